@@ -1,0 +1,240 @@
+"""The sfeca-migrate command line: parse options, call the core, render, map errors to exit codes.
+
+Exit status: 0 success; 1 error (including usage errors); 2 changes present, only
+with --detailed-exitcode; 3 unexpected internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from migrate import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class MigrateGroup(click.Group):
+    """A click group that maps every outcome onto the documented exit statuses."""
+
+    def main(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:
+            # Usage errors exit 1, never click's default 2, which means "changes present".
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            from migrate.errors import SfecaError
+
+            if isinstance(exc, SfecaError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_ERROR)
+            if os.environ.get("SFECA_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in sfeca-migrate; run again with SFECA_DEBUG=1 for a traceback and report it.",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _console(no_color: bool) -> Any:
+    from rich.console import Console
+
+    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+
+
+profile_option = click.option(
+    "--profile",
+    default="vonage-ai-studio",
+    show_default=True,
+    metavar="NAME|FILE|none",
+    help="Requirement profile the ECA must meet: a built-in name, a profile file, or none for a plain migration.",
+)
+api_version_option = click.option(
+    "--api-version",
+    default="64.0",
+    show_default=True,
+    help="Metadata API version to plan and deploy at (59.0 or later).",
+)
+
+
+@click.group(cls=MigrateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sfeca-migrate")
+def cli() -> None:
+    """Move a Salesforce connected app onto an external client app (ECA) and check it
+    against a partner's requirements (Vonage AI Studio built in)."""
+
+
+@cli.command()
+@click.argument("source", required=False)
+@profile_option
+@api_version_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True, help="How to print the plan.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Also save the plan as JSON to this file, for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
+@click.option("--no-color", is_flag=True, help="Print without colour.")
+def plan(
+    source: str | None,
+    profile: str,
+    api_version: str,
+    output_format: str,
+    out_file: str | None,
+    detailed_exitcode: bool,
+    no_color: bool,
+) -> int:
+    """Show what migrating SOURCE would create or change.
+
+    SOURCE is a connected-app file (.connectedApp-meta.xml or .connectedApp), a
+    folder (an SFDX project or a retrieved mdapi folder) or a .zip of either.
+    """
+    from migrate import document as doc
+    from migrate import workflow
+
+    if source is None:
+        raise click.UsageError("give a connected-app SOURCE: a file, a folder or a .zip")
+    resolved = workflow.resolve_profile(profile)
+    version = workflow.check_api_version(api_version)
+    result = workflow.plan_files(source, resolved, version)
+    document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
+    _emit_plan(result, document, output_format, no_color)
+    if out_file:
+        workflow.write_text_atomically(out_file, doc.dumps(document))
+        click.echo(f"Plan saved to {out_file}", err=True)
+    if detailed_exitcode and result.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _emit_plan(result: Any, document: dict[str, Any], output_format: str, no_color: bool) -> None:
+    from migrate import document as doc
+
+    if output_format == "json":
+        click.echo(doc.dumps(document), nl=False)
+    elif output_format == "markdown":
+        from migrate.render import render_markdown
+
+        click.echo(render_markdown(result), nl=False)
+    else:
+        from migrate.render import print_plan
+
+        print_plan(result, _console(no_color))
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write deployable ECA files into this folder.")
+@click.option("--layout", type=click.Choice(["source", "mdapi"]), default="source", show_default=True, help="File layout: SFDX source format or metadata API format.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --output-dir.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply a plan saved with `plan --out` instead of planning SOURCE.")
+@profile_option
+@api_version_option
+@click.option("--no-color", is_flag=True, help="Print without colour.")
+def apply(
+    source: str | None,
+    output_dir: str | None,
+    layout: str,
+    force: bool,
+    plan_file: str | None,
+    profile: str,
+    api_version: str,
+    no_color: bool,
+) -> int:
+    """Write the ECA that SOURCE (or a saved plan) needs as deployable files."""
+    from migrate import document as doc
+    from migrate import workflow
+    from migrate.errors import PlanError
+    from migrate.render import print_plan
+    from migrate.writer import layout_files, write_tree_atomically
+
+    if output_dir is None:
+        raise click.UsageError("give --output-dir DIR to write the ECA files")
+    from migrate.writer import check_output_dir
+
+    check_output_dir(output_dir, force=force)
+    if plan_file is not None:
+        if source is not None:
+            raise click.UsageError("give either SOURCE or --plan FILE, not both")
+        saved = workflow.load_saved_plan(plan_file)
+        result, document = _replan_saved(saved, plan_file)
+    else:
+        if source is None:
+            raise click.UsageError("give a connected-app SOURCE or --plan FILE")
+        resolved = workflow.resolve_profile(profile)
+        version = workflow.check_api_version(api_version)
+        result = workflow.plan_files(source, resolved, version)
+        document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
+
+    console = _console(no_color)
+    print_plan(result, console)
+    conflicts = [f"{app.app}: {item.component}.{item.field}" for app in result.apps for item in app.conflicts]
+    if conflicts:
+        raise PlanError(
+            f"not writing files: the plan has {len(conflicts)} conflict(s) the tool cannot fix ({'; '.join(conflicts)}); "
+            "resolve them and plan again"
+        )
+    components = [component for app in result.apps for component in app.desired.components]
+    files = layout_files(components, layout, result.api_version)
+    written = write_tree_atomically(files, output_dir, force=force)
+    console.print(f"\nWrote {len(files)} files to {written} ({layout} layout); plan hash {document['planHash'][:12]}.")
+    return EXIT_OK
+
+
+def _replan_saved(saved: dict[str, Any], plan_file: str) -> tuple[Any, dict[str, Any]]:
+    """Plan again from a saved plan's inputs and refuse it when anything has changed since."""
+    from migrate import document as doc
+    from migrate import workflow
+    from migrate.errors import PlanError
+
+    if saved.get("target") != "files":
+        raise PlanError(f"{plan_file}: the plan was made against org {saved.get('target')}; apply it with --target-org")
+    reference = saved.get("profile")
+    if reference is None:
+        choice = "none"
+    else:
+        choice = reference.get("file") or reference.get("name")
+    resolved = workflow.resolve_profile(choice)
+    if resolved.reference != reference:
+        raise PlanError(f"{plan_file}: profile {choice!r} changed since the plan was made; make the plan again")
+    inputs = saved.get("inputs") or []
+    if len(inputs) != 1:
+        raise PlanError(f"{plan_file}: the plan names {len(inputs)} inputs; expected one")
+    result = workflow.plan_files(inputs[0], resolved, saved.get("apiVersion", ""))
+    document = doc.plan_document(result, inputs=inputs, profile_ref=resolved.reference)
+    if document["planHash"] != saved["planHash"]:
+        raise PlanError(
+            f"{plan_file}: the inputs changed since the plan was made (plan hash {saved['planHash'][:12]}, "
+            f"now {document['planHash'][:12]}); review a new plan"
+        )
+    return result, document
+
+
+@cli.command()
+def profiles() -> int:
+    """List the built-in requirement profiles."""
+    from migrate.specfiles import builtin_profiles, load_profile
+
+    for name, path in builtin_profiles().items():
+        click.echo(f"{name}\t{load_profile(path).title}")
+    return EXIT_OK
+
+
+def main() -> None:
+    cli.main(prog_name="sfeca-migrate")

@@ -1,0 +1,32 @@
+"""Error types the CLI turns into a one-line message and an exit status."""
+
+
+class SfecaError(Exception):
+    """An error the user can act on; the CLI prints it on one line and exits with status 1."""
+
+
+class InputError(SfecaError):
+    """A connected-app or ECA input that cannot be read: missing, malformed or of the wrong type."""
+
+    def __init__(self, path: str, problem: str, *, line: int | None = None, hint: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        self.line = line
+        self.hint = hint
+        where = f"{path}:{line}" if line else path
+        message = f"{where}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class ConfigError(SfecaError):
+    """An invalid mapping or requirement-profile file."""
+
+
+class PlanError(SfecaError):
+    """A saved plan that cannot be used: unreadable, stale, or made for other inputs."""
+
+
+class OutputError(SfecaError):
+    """An output folder or file that cannot be written."""

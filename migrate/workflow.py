@@ -1,0 +1,114 @@
+"""The steps behind each command, between the CLI's options and the pure core."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import ConfigError, OutputError, PlanError
+from migrate.model import EcaBundle
+from migrate.plan import Plan, plan_app
+from migrate.reader import SourceApp, read_connected_apps
+from migrate.specfiles import ProfileSpec, builtin_profiles, load_profile
+
+DEFAULT_PROFILE = "vonage-ai-studio"
+DEFAULT_API_VERSION = "64.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedProfile:
+    spec: ProfileSpec | None
+    reference: dict[str, Any] | None
+
+
+def resolve_profile(choice: str) -> ResolvedProfile:
+    """Return the profile a `--profile NAME|FILE|none` value names."""
+    if choice == "none":
+        return ResolvedProfile(None, None)
+    builtins = builtin_profiles()
+    if choice in builtins:
+        path = builtins[choice]
+        builtin = True
+    else:
+        path = Path(choice)
+        builtin = False
+        if not path.is_file():
+            known = ", ".join(sorted(builtins))
+            raise ConfigError(f"profile {choice!r} not found: give a built-in name ({known}), a profile file, or none")
+    spec = load_profile(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    reference = {"name": spec.name, "title": spec.title, "file": None if builtin else str(path), "sha256": digest}
+    return ResolvedProfile(spec, reference)
+
+
+def check_api_version(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"API version {value!r} is not a number such as 64.0") from None
+    if number < 59.0:
+        raise ConfigError(f"API version {value} is too low: external client apps need API 59.0 or later")
+    return f"{number:.1f}"
+
+
+def plan_sources(
+    sources: tuple[SourceApp, ...],
+    profile: ResolvedProfile,
+    api_version: str,
+    *,
+    target: str = "files",
+    existing: dict[str, EcaBundle | None] | None = None,
+    state_fingerprint: str = "",
+) -> Plan:
+    """Plan every connected app against its existing ECA (or none)."""
+    existing = existing or {}
+    apps = tuple(plan_app(source, profile.spec, api_version, existing.get(source.app.fullName)) for source in sources)
+    return Plan(
+        profile=profile.spec.name if profile.spec else None,
+        profile_title=profile.spec.title if profile.spec else None,
+        api_version=api_version,
+        target=target,
+        apps=apps,
+        state_fingerprint=state_fingerprint,
+    )
+
+
+def plan_files(source: str, profile: ResolvedProfile, api_version: str) -> Plan:
+    return plan_sources(read_connected_apps(source), profile, api_version)
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write a file through a temporary file renamed into place, so a failure leaves no half file."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+
+def load_saved_plan(path: str) -> dict[str, Any]:
+    """Read a plan saved with `plan --out`, checking its format and hash."""
+    from migrate.document import FORMAT_NAME, FORMAT_VERSION, plan_hash
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"{path}: plan file not found") from None
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"{path}: not a readable plan file: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise PlanError(f"{path}: not an sfeca-migrate plan (no \"format\": \"{FORMAT_NAME}\")")
+    if document.get("formatVersion") != FORMAT_VERSION:
+        raise PlanError(f"{path}: plan format version {document.get('formatVersion')} is not supported; make the plan again")
+    if document.get("planHash") != plan_hash(document):
+        raise PlanError(f"{path}: the plan was edited after it was saved (its hash does not match); make the plan again")
+    return document
