@@ -40,8 +40,14 @@ def changed_fields(
 
     before = {key: comparable(key, value, scopes) for key, value in current.items() if value is not None}
     after = {key: comparable(key, value, scopes) for key, value in desired.items() if value is not None}
-    result = DeepDiff(before, after, view="tree", ignore_order=False)
     changes: dict[str, str] = {}
+    if not before or not after:
+        # deepdiff reports an empty side as one change at the root; every key differs.
+        changes.update({key: "add" for key in after})
+        changes.update({key: "remove" for key in before})
+        return changes
+    # threshold_to_diff_deeper=0 keeps deepdiff from reporting a mostly-new dict as one root change.
+    result = DeepDiff(before, after, view="tree", ignore_order=False, threshold_to_diff_deeper=0)
     for report, levels in result.items():
         for level in levels:
             key = level.path(output_format="list")[0]

@@ -26,7 +26,10 @@ class Setting:
 
     value: Any
     origin: Origin
+    # The ConnectedApp field it came from, or for a profile value the reason text.
     source: str | None = None
+    # Whether the requirement profile demands this value, whatever its origin.
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,9 +123,9 @@ def apply_profile(mapped: MappedApp, profile: ProfileSpec | None, api_version: f
                 key = (component, name)
                 previous = settings.get(key)
                 if previous is not None and _same(name, previous.value, value):
-                    settings[key] = Setting(previous.value, previous.origin, previous.source)
+                    settings[key] = Setting(previous.value, previous.origin, previous.source, required=True)
                 else:
-                    settings[key] = Setting(value, "profile", reason)
+                    settings[key] = Setting(value, "profile", reason, required=True)
         for component, names in profile.absent.items():
             for name in names:
                 if settings.pop((component, name), None) is not None:
@@ -140,7 +140,7 @@ def apply_profile(mapped: MappedApp, profile: ProfileSpec | None, api_version: f
             continue
         del settings[(component, name)]
         where = f"{component}.{name}"
-        if setting.origin == "profile":
+        if setting.required:
             conflicts.append(
                 Conflict(
                     component,
