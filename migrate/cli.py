@@ -113,7 +113,9 @@ def plan(
     resolved = workflow.resolve_profile(profile)
     version = workflow.check_api_version(api_version)
     result = workflow.plan_files(source, resolved, version)
-    document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
+    document = None
+    if output_format == "json" or out_file:
+        document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
     _emit_plan(result, document, output_format, no_color)
     if out_file:
         workflow.write_text_atomically(out_file, doc.dumps(document))
@@ -123,7 +125,7 @@ def plan(
     return EXIT_OK
 
 
-def _emit_plan(result: Any, document: dict[str, Any], output_format: str, no_color: bool) -> None:
+def _emit_plan(result: Any, document: dict[str, Any] | None, output_format: str, no_color: bool) -> None:
     from migrate import document as doc
 
     if output_format == "json":

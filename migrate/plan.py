@@ -202,8 +202,8 @@ def flatten(component: EcaComponent | None) -> dict[str, Any]:
     return flat
 
 
-def build_component(type_name: str, full_name: str, values: Mapping[str, Any], carry_over: EcaComponent | None) -> EcaComponent:
-    """Construct a component from {field path: value}, keeping server-managed fields of carry_over."""
+def build_component(type_name: str, full_name: str, values: Mapping[str, Any]) -> EcaComponent:
+    """Construct a component from {field path: value}, nested paths into their structs."""
     cls = next(cls for cls in ECA_TYPES if cls.__name__ == type_name)
     kwargs: dict[str, Any] = {"fullName": full_name}
     nested: dict[str, dict[str, Any]] = {}
@@ -246,8 +246,8 @@ def plan_app(
     for (component, field_path), setting in proposal.settings.items():
         desired_by_type.setdefault(component, {})[field_path] = setting.value
 
-    components: list[ComponentPlan] = []
     built: list[EcaComponent] = []
+    states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for cls in ECA_TYPES:
         type_name = cls.__name__
         desired = desired_by_type.get(type_name)
@@ -260,21 +260,29 @@ def plan_app(
         if type_name != "ExternalClientApplication":
             values["externalClientApplication"] = app.fullName
             values["label"] = current_component.label if current_component and current_component.label else full_name
-        built.append(build_component(type_name, full_name, values, current_component))
-
+        built.append(build_component(type_name, full_name, values))
         if existing is None:
             before = {path: setting.value for (component, path), setting in mapped.settings.items() if component == type_name}
         else:
             before = _relevant(type_name, flatten(current_component))
-        after = _relevant(type_name, desired)
-        removed_by_profile = {path for (component, path) in proposal.removed if component == type_name}
-        changes = _field_changes(type_name, before, after, proposal.settings, removed_by_profile, profile, scopes, created=existing is None or current_component is None)
-        if existing is None or current_component is None:
+        states[type_name] = (before, _relevant(type_name, desired))
+
+    kinds = changed_fields(states, scopes)
+    components: list[ComponentPlan] = []
+    for component in built:
+        type_name = type(component).__name__
+        before, after = states[type_name]
+        created = existing is None or existing.get(type_name) is None
+        removed_by_profile = {path for (name, path) in proposal.removed if name == type_name}
+        changes = _field_changes(
+            type_name, before, after, kinds, proposal.settings, removed_by_profile, profile, created=created
+        )
+        if created:
             action: ComponentAction = "create"
         else:
-            action = "update" if any(change.action != "keep" for change in changes) else "unchanged"
             changes = [change for change in changes if change.action != "keep"]
-        components.append(ComponentPlan(type_name, full_name, action, tuple(changes)))
+            action = "update" if changes else "unchanged"
+        components.append(ComponentPlan(type_name, component.fullName, action, tuple(changes)))
 
     conflicts = list(proposal.conflicts)
     if not API_NAME.match(app.fullName) or "__" in app.fullName:
@@ -305,17 +313,16 @@ def _field_changes(
     type_name: str,
     before: Mapping[str, Any],
     after: Mapping[str, Any],
+    kinds: Mapping[tuple[str, str], str],
     settings: Mapping[tuple[str, str], Setting],
     removed_by_profile: set[str],
     profile: ProfileSpec | None,
-    scopes: Any,
     *,
     created: bool,
 ) -> list[FieldChange]:
-    kinds = changed_fields(before, after, scopes)
     changes: list[FieldChange] = []
     for path in sorted(set(before) | set(after)):
-        kind = kinds.get(path, "keep")
+        kind = kinds.get((type_name, path), "keep")
         setting = settings.get((type_name, path))
         if kind == "remove" or setting is None:
             if path in removed_by_profile and profile is not None:

@@ -56,79 +56,86 @@ def _summary_line(plan: Plan) -> str:
 
 # --- Terminal ------------------------------------------------------------------------------
 
+# A line of output: its pieces, each (text, rich style or "").
+Line = list[tuple[str, str]]
 
-def _change_text(change: FieldChange) -> Text:
-    marker = MARKERS[change.action]
-    line = Text(f"      {marker} ", style=STYLES[change.action])
-    line.append(change.field, style="bold" if change.action != "keep" else "")
+
+def _change_line(change: FieldChange) -> Line:
+    style = STYLES[change.action]
+    line: Line = [(f"      {MARKERS[change.action]} ", style), (change.field, "bold" if change.action != "keep" else "")]
     if change.action == "change":
-        line.append(f": {show_value(change.field, change.current)} → {show_value(change.field, change.new)}")
+        line.append((f": {show_value(change.field, change.current)} → {show_value(change.field, change.new)}", ""))
     elif change.action == "remove":
-        line.append(f" = {show_value(change.field, change.current)}")
+        line.append((f" = {show_value(change.field, change.current)}", ""))
     else:
-        line.append(f" = {show_value(change.field, change.new)}")
-    line.append(f"    # {change.reason}", style="dim")
+        line.append((f" = {show_value(change.field, change.new)}", ""))
+    line.append((f"    # {change.reason}", "dim"))
     return line
 
 
-def _component_text(component: ComponentPlan) -> Text:
-    text = Text()
+def _component_lines(component: ComponentPlan) -> list[Line]:
+    style = STYLES[component.action]
     marker = COMPONENT_MARKERS[component.action]
-    text.append(f"  {marker} {component.type_name} ", style=STYLES[component.action])
-    text.append(component.full_name, style="bold")
-    text.append(f" ({component.action})\n", style=STYLES[component.action])
-    for change in component.changes:
-        text.append_text(_change_text(change))
-        text.append("\n")
-    return text
+    header: Line = [(f"  {marker} {component.type_name} ", style), (component.full_name, "bold"), (f" ({component.action})", style)]
+    if component.action == "unchanged":
+        return [[(f"  = {component.type_name} {component.full_name} (unchanged)", "dim")]]
+    return [header, *(_change_line(change) for change in component.changes)]
 
 
-def _app_text(app: AppPlan) -> Text:
-    text = Text()
-    text.append(f"\n{app.label} ", style="bold underline")
-    text.append(f"[{app.app}] from {app.source}\n", style="dim")
+def _app_lines(app: AppPlan) -> list[Line]:
+    lines: list[Line] = [[], [(f"{app.label} ", "bold underline"), (f"[{app.app}] from {app.source}", "dim")]]
     if not app.has_changes:
-        text.append("  No changes.\n", style="green")
+        lines.append([("  No changes.", "green")])
     for component in app.components:
-        if component.action == "unchanged":
-            text.append(f"  = {component.type_name} {component.full_name} (unchanged)\n", style="dim")
-        else:
-            text.append_text(_component_text(component))
-    return text
+        lines.extend(_component_lines(component))
+    return lines
 
 
-def _sections_text(plan: Plan) -> Text:
-    text = Text()
+def _section_lines(plan: Plan) -> list[Line]:
+    lines: list[Line] = []
     many = len(plan.apps) > 1
-    for title, getter in (
+    sections = (
         ("Not carried", lambda app: [f"{item.field} = {show_value(item.field, item.value)}: {item.reason}" for item in app.not_carried]),
         ("Conflicts the tool cannot fix", lambda app: [f"{item.component}.{item.field}: {item.message}" for item in app.conflicts]),
         ("Manual steps", lambda app: list(app.manual_steps)),
-    ):
-        rows = [(app, line) for app in plan.apps for line in getter(app)]
+    )
+    for title, getter in sections:
+        rows = [(app, text) for app in plan.apps for text in getter(app)]
         style = "bold red" if title.startswith("Conflicts") and rows else "bold"
-        text.append(f"\n{title}", style=style)
-        text.append(f" ({len(rows)})\n" if rows else ": none\n")
-        for index, (app, line) in enumerate(rows, start=1):
+        lines.append([])
+        lines.append([(title, style), (f" ({len(rows)})" if rows else ": none", "")])
+        for index, (app, text) in enumerate(rows, start=1):
             prefix = f"[{app.app}] " if many else ""
             bullet = f"{index}." if title == "Manual steps" else "-"
-            text.append(f"  {bullet} {prefix}{line}\n")
-    return text
+            lines.append([(f"  {bullet} {prefix}{text}", "")])
+    return lines
+
+
+def plan_lines(plan: Plan) -> list[Line]:
+    """Return the plan as styled lines: one block per app, the closing tally, then the review sections."""
+    lines: list[Line] = [[(_headline(plan), "bold")]]
+    lines.extend([[(f"warning: {warning}", "yellow")] for warning in plan.warnings])
+    for app in plan.apps:
+        lines.extend(_app_lines(app))
+    lines.append([])
+    if plan.has_changes:
+        lines.append([(_summary_line(plan), "bold")])
+    else:
+        lines.append([("No changes. The external client apps match the proposal.", "bold green")])
+    lines.extend(_section_lines(plan))
+    return lines
 
 
 def print_plan(plan: Plan, console: Console) -> None:
-    """Print a plan: one block per app, the closing tally, then the review sections."""
-    console.print(Text(_headline(plan), style="bold"), highlight=False)
-    for warning in plan.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
-    for app in plan.apps:
-        console.print(_app_text(app), end="", highlight=False, soft_wrap=True)
-    console.print()
-    if plan.has_changes:
-        console.print(Text(_summary_line(plan), style="bold"), highlight=False)
-    else:
-        console.print(Text("No changes. The external client apps match the proposal.", style="bold green"), highlight=False)
-    console.print(_sections_text(plan), end="", highlight=False, soft_wrap=True)
+    """Print a plan with colour on a terminal, or as plain text when piped or with colour off."""
+    lines = plan_lines(plan)
+    if console.is_terminal and not console.no_color:
+        for line in lines:
+            console.print(Text.assemble(*line), highlight=False, soft_wrap=True)
+        return
+    # Plain text: no styling to apply, so skip rich's rendering, which dominates large plans.
+    console.file.write("".join("".join(piece for piece, _ in line) + "\n" for line in lines))
+    console.file.flush()
 
 
 # --- Markdown ------------------------------------------------------------------------------
