@@ -13,7 +13,7 @@ _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_net
 
 
 class ComponentError(ValueError):
-    """A component file that the org rejects; the message is the deploy `problem` text."""
+    """A component file that the org rejects. The message is the deploy `problem` text."""
 
     def __init__(self, problem: str, line: int | None = None):
         super().__init__(problem)
@@ -37,7 +37,7 @@ def canonical_bytes(root: etree._Element) -> bytes:
             node.text = None
         node.tail = None
     etree.indent(root, space="    ")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8") + b"\n"
 
 
 def md(tag: str) -> str:
@@ -86,7 +86,7 @@ def _invalid_element(name: str, namespace: str | None, type_name: str) -> Compon
 
 
 def validate(metadata_type: MetadataType, root: etree._Element, version: float) -> None:
-    """Check a deploy file against the schema at API `version`; raise ComponentError on the first problem."""
+    """Check a deploy file against the schema at API `version`, raising ComponentError on the first problem."""
     qname = etree.QName(root)
     if qname.namespace != MD_NS or qname.localname != metadata_type.root_element:
         raise _invalid_element(qname.localname, qname.namespace, metadata_type.root_element)
@@ -116,7 +116,7 @@ def _check_sequence(decl: registry.ComplexDecl, element: etree._Element, version
         slot = index[name]
         element_decl = decl.elements[slot]
         # Elements must follow the WSDL sequence order, which is alphabetical for
-        # the ECA family; only repeatable elements may appear twice in a row.
+        # the ECA family. Only repeatable elements may appear twice in a row.
         if slot < position or (slot == position and not element_decl.repeated):
             raise _invalid_element(name, qname.namespace, decl.name)
         position = slot
@@ -163,7 +163,7 @@ def read_view(metadata_type: MetadataType, stored: bytes, version: float, expose
     """Return the component as a read or retrieve at API `version` shows it.
 
     Fields that do not exist at `version` are dropped. A ConnectedApp's
-    consumer secret is never returned; an ECA's is returned only when the org
+    consumer secret is never returned; an ECA's secret is returned only when the org
     exposes consumer secrets through the Metadata API.
     """
     root = etree.fromstring(stored, _PARSER)

@@ -155,7 +155,7 @@ def _read_zip(zip_base64: str, endpoint_version: float) -> tuple[str, float, lis
     if etree.QName(manifest).localname != "Package" or etree.QName(manifest).namespace != MD_NS:
         raise _ManifestError(f"package.xml: the root element must be Package in namespace {MD_NS}")
     version = _manifest_version(manifest, endpoint_version)
-    wanted = _manifest_members(manifest, version)
+    requested = _manifest_members(manifest, version)
 
     incoming: list[_Incoming] = []
     seen: set[tuple[str, str]] = set()
@@ -169,7 +169,7 @@ def _read_zip(zip_base64: str, endpoint_version: float) -> tuple[str, float, lis
             raise _ManifestError(f"{relative}: the fake org does not support destructive changes", name)
         metadata_type, full_name = _type_for_zip_path(relative, name)
         item = _Incoming(metadata_type, full_name, name)
-        members = wanted.get(metadata_type.name)
+        members = requested.get(metadata_type.name)
         if members is None or not ("*" in members or full_name in members):
             item.fail(f"An object '{full_name}' of type {metadata_type.name} was found in the zip but is not listed in package.xml")
         else:
@@ -179,7 +179,7 @@ def _read_zip(zip_base64: str, endpoint_version: float) -> tuple[str, float, lis
 
     missing = [
         (type_name, member)
-        for type_name, members in wanted.items()
+        for type_name, members in requested.items()
         for member in members
         if member != "*" and (type_name, member) not in seen
     ]
@@ -217,15 +217,15 @@ def _manifest_version(manifest: etree._Element, endpoint_version: float) -> floa
 
 
 def _manifest_members(manifest: etree._Element, version: float) -> dict[str, set[str]]:
-    wanted: dict[str, set[str]] = {}
+    requested: dict[str, set[str]] = {}
     for types_node in manifest.findall(md("types")):
         type_name = components.get_field(types_node, "name") or ""
         metadata_type = registry.TYPES.get(type_name)
         if metadata_type is None or metadata_type.since > version:
             raise _ManifestError(f"Unknown type name '{type_name}' specified in package.xml (API version {version})")
         members = {(m.text or "").strip() for m in types_node.findall(md("members"))}
-        wanted.setdefault(type_name, set()).update(members)
-    return wanted
+        requested.setdefault(type_name, set()).update(members)
+    return requested
 
 
 def _type_for_zip_path(relative: str, name: str) -> tuple[MetadataType, str]:
@@ -325,19 +325,19 @@ def _apply_component_error_fault(org: "FakeOrg", incoming: list[_Incoming]) -> N
     if fault is None or not incoming:
         return
     target = incoming[0]
-    wanted = fault.options.get("component")
-    if wanted:
-        type_name, _, full_name = str(wanted).partition(":")
+    named = fault.options.get("component")
+    if named:
+        type_name, _, full_name = str(named).partition(":")
         matches = [i for i in incoming if i.metadata_type.name == type_name and i.full_name == full_name]
         if not matches:
-            raise ValueError(f"component_error fault names {wanted!r}, which is not in the deploy")
+            raise ValueError(f"component_error fault names {named!r}, which is not in the deploy")
         target = matches[0]
     target.failure = None
     target.fail(fault.options.get("problem", "UNKNOWN_EXCEPTION: An unexpected error occurred (injected by the fake org)"))
 
 
 def _commit(org: "FakeOrg", item: _Incoming, version: float, dry_run: bool) -> tuple[bool, bool]:
-    """Store one component with server-generated values; return (created, changed)."""
+    """Store one component with server-generated values and return (created, changed)."""
     metadata_type = item.metadata_type
     existing = org.stored(metadata_type.name, item.full_name)
     element = etree.fromstring(etree.tostring(item.element))
@@ -362,8 +362,8 @@ def _generate_values(org: "FakeOrg", metadata_type: MetadataType, full_name: str
     if name == registry.ECA and not components.get_field(element, "orgScopedExternalApp"):
         components.set_field(element, name, "orgScopedExternalApp", f"{org.org_id_15}:{full_name}")
     if name == registry.GLOBAL_OAUTH:
-        # The org keeps the consumer key and secret across updates; a deploy
-        # changes them only when it asks for rotation.
+        # The org keeps the consumer key and secret across updates. A deploy
+        # changes them only when it requests rotation.
         for field_name, rotate_flag, make in (
             ("consumerKey", "shouldRotateConsumerKey", org.new_consumer_key),
             ("consumerSecret", "shouldRotateConsumerSecret", org.new_consumer_secret),
@@ -409,14 +409,14 @@ def _create_default_policy(org: "FakeOrg", settings_name: str, app: str, version
 # ----- retrieve ------------------------------------------------------------------
 
 
-def run_retrieve(org: "FakeOrg", wanted: list[tuple[str, list[str]]], version: float, single_package: bool) -> RetrieveJob:
+def run_retrieve(org: "FakeOrg", requested: list[tuple[str, list[str]]], version: float, single_package: bool) -> RetrieveJob:
     """Build the retrieve zip (metadata API layout) from the current org state."""
     prefix = "" if single_package else "unpackaged/"
     files: dict[str, bytes] = {}
     properties: list[dict[str, str]] = []
     messages: list[tuple[str, str]] = []
     manifest_members: dict[str, list[str]] = {}
-    for type_name, members in wanted:
+    for type_name, members in requested:
         metadata_type = registry.TYPES.get(type_name)
         stored_all = org.stored_of_type(type_name) if metadata_type else []
         if "*" in members:
@@ -449,7 +449,7 @@ def run_retrieve(org: "FakeOrg", wanted: list[tuple[str, list[str]]], version: f
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             archive.writestr(name, files[name])
-    job = RetrieveJob(org.new_job_id("09S"), buffer.getvalue(), properties, messages, tuple(t for t, _ in wanted))
+    job = RetrieveJob(org.new_job_id("09S"), buffer.getvalue(), properties, messages, tuple(t for t, _ in requested))
     org.add_job(job.id, job)
     return job
 

@@ -132,7 +132,7 @@ def dispatch(org: "FakeOrg", operation: etree._Element, version: float) -> etree
 def _list_metadata(org: "FakeOrg", operation: etree._Element, version: float) -> etree._Element:
     queries = _children(operation, "queries")
     if len(queries) > MAX_LIST_QUERIES:
-        # NOTE: the limit is documented; the fault code a real org sends for it is not.
+        # NOTE: the limit is documented, but the fault code a real org sends for it is not.
         raise SoapFault("UNKNOWN_EXCEPTION", f"listMetadata accepts at most {MAX_LIST_QUERIES} queries, got {len(queries)}")
     wrapper = etree.Element(md("listMetadataResponse"))
     for query in queries:
@@ -152,14 +152,14 @@ def _read_metadata(org: "FakeOrg", operation: etree._Element, version: float) ->
     type_name = _text(operation, "type") or ""
     names = [(c.text or "").strip() for c in _children(operation, "fullNames")]
     if len(names) > MAX_READ_NAMES:
-        # NOTE: the limit is documented; the fault code a real org sends for it is not.
+        # NOTE: the limit is documented, but the fault code a real org sends for it is not.
         raise SoapFault("UNKNOWN_EXCEPTION", f"readMetadata accepts at most {MAX_READ_NAMES} names, got {len(names)}")
     wrapper, result = _response("readMetadata")
     metadata_type = registry.TYPES.get(type_name)
     for name in names:
         stored = org.stored(type_name, name) if metadata_type else None
         if stored is None:
-            # A real org answers a missing name with a nil placeholder, in request order.
+            # A real org returns a nil placeholder for a missing name, in request order.
             record = etree.SubElement(result, md("records"))
             record.set(f"{{{XSI_NS}}}nil", "true")
             continue
@@ -217,12 +217,14 @@ def _check_deploy_status(org: "FakeOrg", operation: etree._Element, version: flo
     include_details = deploy.parse_bool(_text(operation, "includeDetails"))
     wrapper, result = _response("checkDeployStatus")
     user = org.users()[0]
+
     _add(result, "checkOnly", job.check_only)
     if not slow:
         _add(result, "completedDate", now_iso())
     _add(result, "createdBy", user.id)
     _add(result, "createdByName", user.name)
     _add(result, "createdDate", job.created_date)
+
     details = _add(result, "details", None)
     if include_details and not slow:
         for message in job.failures:
@@ -233,16 +235,19 @@ def _check_deploy_status(org: "FakeOrg", operation: etree._Element, version: flo
         _add(run_tests, "numFailures", 0)
         _add(run_tests, "numTestsRun", 0)
         _add(run_tests, "totalTime", 0.0)
+
     _add(result, "done", not slow)
     _add(result, "id", job.id)
     _add(result, "ignoreWarnings", job.ignore_warnings)
     _add(result, "lastModifiedDate", now_iso())
+
     # A failure of the zip or package.xml as a whole leaves every counter at 0.
     failed = 0 if slow else len([f for f in job.failures if f.component_type])
     deployed = 0 if slow else job.components_total - failed
     _add(result, "numberComponentErrors", failed)
     _add(result, "numberComponentsDeployed", max(deployed, 0))
     _add(result, "numberComponentsTotal", job.components_total)
+
     _add(result, "numberTestErrors", 0)
     _add(result, "numberTestsCompleted", 0)
     _add(result, "numberTestsTotal", 0)
@@ -277,19 +282,19 @@ def _deploy_message(parent: etree._Element, tag: str, message: deploy.DeployMess
 
 def _retrieve_request(operation: etree._Element) -> tuple[list[tuple[str, list[str]]], float | None, bool]:
     request = next(iter(_children(operation, "retrieveRequest")), operation)
-    wanted: list[tuple[str, list[str]]] = []
+    requested: list[tuple[str, list[str]]] = []
     for unpackaged in _children(request, "unpackaged"):
         for types_node in _children(unpackaged, "types"):
             members = [(m.text or "").strip() for m in _children(types_node, "members")]
-            wanted.append((_text(types_node, "name") or "", members))
+            requested.append((_text(types_node, "name") or "", members))
     api_version = _text(request, "apiVersion")
     single_package = deploy.parse_bool(_text(request, "singlePackage") or "true")
-    return wanted, float(api_version) if api_version else None, single_package
+    return requested, float(api_version) if api_version else None, single_package
 
 
 def _retrieve(org: "FakeOrg", operation: etree._Element, version: float) -> etree._Element:
-    wanted, api_version, single_package = _retrieve_request(operation)
-    job = deploy.run_retrieve(org, wanted, api_version or version, single_package)
+    requested, api_version, single_package = _retrieve_request(operation)
+    job = deploy.run_retrieve(org, requested, api_version or version, single_package)
     wrapper, result = _response("retrieve")
     _add(result, "done", False)
     _add(result, "id", job.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import logging
 import secrets
@@ -63,8 +64,8 @@ def now_iso() -> str:
 class Call:
     """One request the fake org received.
 
-    `name` is the call name used by inject_fault (a SOAP operation, "token" or
-    "rest"); `operation` is the first child of soapenv:Body for SOAP requests,
+    `name` is the call name used by inject_fault: a SOAP operation, "token" or
+    "rest". `operation` is the first child of soapenv:Body for SOAP requests,
     otherwise the HTTP method. `status` is None when the connection was dropped.
     Request bodies are never recorded, so no token or secret reaches the log.
     """
@@ -104,6 +105,12 @@ class User:
 
 
 @dataclass
+class Password:
+    password: str
+    security_token: str
+
+
+@dataclass
 class OAuthClient:
     client_id: str
     username: str
@@ -114,7 +121,7 @@ class OAuthClient:
 class FakeOrg:
     """A Salesforce org double served over HTTPS on 127.0.0.1 for tests and rehearsals.
 
-    Call start() once; reset() between tests. All state changes go through one
+    Call start() once and reset() between tests. All state changes go through one
     lock, so the threaded server and the test thread can both use the object.
     """
 
@@ -202,7 +209,11 @@ class FakeOrg:
             self._users: dict[str, User] = {self.username: default_user}
             self._tokens: dict[str, str] = {self.access_token: self.username}
             self._clients: dict[str, OAuthClient] = {}
+            self._passwords: dict[str, Password] = {}
+            # Settable org facts and switches. reset() restores these defaults.
             self.expose_consumer_secret = False
+            self.org_name = "Fake Org"
+            self.is_sandbox = False
             self.server_errors.clear()
 
     def reset(self) -> None:
@@ -340,7 +351,7 @@ class FakeOrg:
         Kinds: expired_session, server_error (option status=500),
         request_limit, dropped_connection, component_error (deploy only;
         options component="Type:Name" and problem="text"), slow
-        (checkDeployStatus/checkRetrieveStatus answer done=false).
+        (checkDeployStatus/checkRetrieveStatus return done=false).
         """
         if call not in CALLS:
             raise ValueError(f"unknown call {call!r}; expected one of {', '.join(CALLS)}")
@@ -396,6 +407,20 @@ class FakeOrg:
             self._ensure_user(username)
             self._clients[client_id] = OAuthClient(client_id, username, secret=secret)
 
+    def register_password(self, username: str, password: str, security_token: str = "") -> None:
+        """Accept SOAP login() for `username` with `password` followed by `security_token`."""
+        with self._lock:
+            self._ensure_user(username)
+            self._passwords[username] = Password(password, security_token)
+
+    def check_password(self, username: str, password_and_token: str) -> bool:
+        with self._lock:
+            registered = self._passwords.get(username)
+        if registered is None:
+            return False
+        expected = (registered.password + registered.security_token).encode()
+        return hmac.compare_digest(expected, password_and_token.encode())
+
     def _ensure_user(self, username: str) -> User:
         user = self._users.get(username)
         if user is None:
@@ -448,7 +473,7 @@ class FakeOrg:
 
 
 _ID_PREFIXES = {
-    # NOTE: only 0H4 (ConnectedApplication) is a real key prefix; the ECA
+    # NOTE: only 0H4 (ConnectedApplication) is a real key prefix. The ECA
     # prefixes are invented because the real ones are not documented.
     registry.CONNECTED_APP: "0H4",
     registry.ECA: "0xI",

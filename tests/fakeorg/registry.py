@@ -4,7 +4,7 @@ Field names, element order, value types and enum values come from the
 Metadata API WSDL (API 63.0) bundled with simple-salesforce. Fields added
 after 63.0, the API versions at which fields appear or disappear, and the
 defaults a deploy applies to omitted fields come from the tables below,
-which restate the Salesforce Metadata API reference pages for each type.
+which restate the Salesforce Metadata API Developer Guide page of each type.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class MetadataType:
     folder: str
     suffix: str
     since: float
-    # Root element of the component file. Differs from `name` only for Settings.
+    # Root element of the component file, when it differs from `name`.
     root: str | None = None
     # True for the ECA child types that name their header in externalClientApplication.
     child_of_eca: bool = False
@@ -67,8 +67,8 @@ TYPES_BY_FOLDER = {t.folder: t for t in TYPES.values()}
 TYPES_BY_SUFFIX = {t.suffix: t for t in TYPES.values()}
 
 # Fields whose availability depends on the API version: (type, field) -> (first, last).
-# `last` is None when the field is still valid at MAX_API_VERSION. Versions come
-# from the "Since" column of each type's reference page. isNamedUserJwtEnabled on
+# `last` is None when the field is still valid at MAX_API_VERSION. The versions
+# are those the Salesforce Metadata API Developer Guide gives for each field. isNamedUserJwtEnabled on
 # OAuth policies deploys only at 61.0-63.0 and is rejected from 64.0 on.
 FIELD_VERSIONS: dict[tuple[str, str], tuple[float, float | None]] = {
     (GLOBAL_OAUTH, "certificate"): (60.0, None),
@@ -104,7 +104,7 @@ FIELD_VERSIONS: dict[tuple[str, str], tuple[float, float | None]] = {
     (PLUGIN_POLICY, "isCanvasPluginEnabled"): (66.0, None),
     (PLUGIN_POLICY, "startPage"): (63.0, None),
     (PLUGIN_POLICY, "startUrl"): (63.0, None),
-    # NOTE: seen in a real retrieve of an org newer than API 63.0; the first
+    # NOTE: seen in a real retrieve of an org newer than API 63.0. The first
     # version that accepts it is not documented, so 64.0 is a guess.
     (GLOBAL_OAUTH, "isEnforceRefreshTokenTTL"): (64.0, None),
 }
@@ -123,8 +123,8 @@ EXTRA_ENUMS: dict[str, tuple[str, ...]] = {
 
 # Values a deploy stores for a field the file leaves out, because a Metadata API
 # deploy is declarative: an omitted field is reset to its default, not kept.
-# Only defaults that the reference pages state are listed; a field is defaulted
-# only when it is valid at the deploy's API version.
+# Only defaults that the Developer Guide states are listed, and a field is
+# defaulted only when it is valid at the deploy's API version.
 DEPLOY_DEFAULTS: dict[str, dict[str, str]] = {
     ECA: {"distributionState": "Local", "isProtected": "false"},
     GLOBAL_OAUTH: {
@@ -265,7 +265,7 @@ def schema() -> Schema:
 def type_for_path(path: str) -> tuple[MetadataType | None, str | None]:
     """Map a file path in metadata API or source layout to (type, fullName).
 
-    Source-format names end in `-meta.xml` (`X.eca-meta.xml`); the type is
+    Source-format names end in `-meta.xml` (`X.eca-meta.xml`). The type is
     chosen by the suffix, so the folder name does not matter. Return
     (None, None) for files of types the fake org does not model.
     """
