@@ -76,6 +76,44 @@ api_version_option = click.option(
 )
 
 
+def org_options(command: Any) -> Any:
+    """Add the options that name an org and how to log in to it."""
+    options = [
+        click.option("--target-org", metavar="ALIAS", help="Org to use, by Salesforce CLI alias or username (reuses `sf` login)."),
+        click.option("--instance-url", metavar="URL", help="Org URL, such as https://mycompany.my.salesforce.com; the access token comes from SF_ACCESS_TOKEN."),
+        click.option("--client-id", help="Consumer key for JWT bearer or client credentials login (secret from SF_CLIENT_SECRET)."),
+        click.option("--username", help="User to log in as with JWT bearer (or, as a last resort, with SF_PASSWORD)."),
+        click.option("--jwt-key-file", type=click.Path(exists=True, dir_okay=False), help="Private key file for JWT bearer login."),
+        click.option("--login-url", default="https://login.salesforce.com", show_default=True, help="Login server for JWT bearer login (https://test.salesforce.com for sandboxes)."),
+        click.option("--app", "apps", multiple=True, metavar="NAME", help="Connected app in the org to plan, by API name; repeat for several."),
+        click.option("--all", "all_apps", is_flag=True, help="Plan every connected app in the org."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _org_requested(params: dict[str, Any]) -> bool:
+    return any(params.get(name) for name in ("target_org", "instance_url", "client_id", "username", "jwt_key_file"))
+
+
+def _connect_options(params: dict[str, Any], api_version: str) -> Any:
+    from pathlib import Path
+
+    from migrate.org import ConnectOptions
+
+    key_file = params.get("jwt_key_file")
+    return ConnectOptions(
+        target_org=params.get("target_org"),
+        instance_url=params.get("instance_url"),
+        login_url=params.get("login_url") or "https://login.salesforce.com",
+        username=params.get("username"),
+        client_id=params.get("client_id"),
+        private_key_file=Path(key_file) if key_file else None,
+        api_version=api_version,
+    )
+
+
 @click.group(cls=MigrateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sfeca-migrate")
 def cli() -> None:
@@ -91,6 +129,7 @@ def cli() -> None:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Also save the plan as JSON to this file, for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
 @click.option("--no-color", is_flag=True, help="Print without colour.")
+@org_options
 def plan(
     source: str | None,
     profile: str,
@@ -99,23 +138,24 @@ def plan(
     out_file: str | None,
     detailed_exitcode: bool,
     no_color: bool,
+    **org: Any,
 ) -> int:
     """Show what migrating SOURCE would create or change.
 
     SOURCE is a connected-app file (.connectedApp-meta.xml or .connectedApp), a
-    folder (an SFDX project or a retrieved mdapi folder) or a .zip of either.
+    folder (an SFDX project or a retrieved mdapi folder) or a .zip of either. With an
+    org (--target-org or --instance-url), the org's current ECAs are the "before"
+    side, and without SOURCE the connected apps are read from the org (--app or --all).
     """
     from migrate import document as doc
     from migrate import workflow
 
-    if source is None:
-        raise click.UsageError("give a connected-app SOURCE: a file, a folder or a .zip")
     resolved = workflow.resolve_profile(profile)
     version = workflow.check_api_version(api_version)
-    result = workflow.plan_files(source, resolved, version)
+    result, inputs = _plan(source, resolved, version, org)
     document = None
     if output_format == "json" or out_file:
-        document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
+        document = doc.plan_document(result, inputs=inputs, profile_ref=resolved.reference)
     _emit_plan(result, document, output_format, no_color)
     if out_file:
         workflow.write_text_atomically(out_file, doc.dumps(document))
@@ -123,6 +163,30 @@ def plan(
     if detailed_exitcode and result.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Plan from files, from an org, or from files against an org; return the plan and its inputs."""
+    from migrate import workflow
+
+    apps, all_apps = org.get("apps") or (), org.get("all_apps", False)
+    if not _org_requested(org):
+        if apps or all_apps:
+            raise click.UsageError("--app and --all read connected apps from an org; add --target-org or --instance-url")
+        if source is None:
+            raise click.UsageError("give a connected-app SOURCE (a file, a folder or a .zip), or an org with --app or --all")
+        return workflow.plan_files(source, resolved, version), [source]
+    if source is not None and (apps or all_apps):
+        raise click.UsageError("give either SOURCE or --app/--all, not both")
+    if source is None and not apps and not all_apps:
+        raise click.UsageError("name the connected apps to plan with --app NAME (repeatable) or --all")
+    from migrate.org import connect
+
+    with connect(_connect_options(org, version)) as session:
+        if source is not None:
+            return workflow.plan_files_against_org(source, session, resolved, version), [source]
+        names = None if all_apps else list(apps)
+        return workflow.plan_org(session, names, resolved, version), []
 
 
 def _emit_plan(result: Any, document: dict[str, Any] | None, output_format: str, no_color: bool) -> None:

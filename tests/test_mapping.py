@@ -246,3 +246,10 @@ def test_mapping_dir_found_from_copy(tmp_path, monkeypatch):
     shutil.copytree(mappings_dir(), package / "mappings")
     monkeypatch.setattr(specfiles, "__file__", str(package / "specfiles.py"))
     assert specfiles.mappings_dir() == package / "mappings"
+
+
+def test_mapping_doc_matches_files():
+    from migrate.mapping_table import BEGIN, END, render_table
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "mapping.md").read_text()
+    assert doc[doc.index(BEGIN) : doc.index(END) + len(END)] == render_table()

@@ -15,9 +15,9 @@ Username and password  ``username``, ``login_url``                   ``password`
 Access token           ``instance_url``                              ``SF_ACCESS_TOKEN``
 =====================  ============================================  ===========================
 
-Username and password use SOAP ``login()``, which Salesforce turns off by default in
-new orgs and does not offer at API 65.0 and later; it is a last resort and logs a
-warning. simple-salesforce, zeep and requests are imported only when ``connect``
+Username and password use SOAP ``login()``. Salesforce turns it off by default in
+new orgs and does not offer it at API 65.0 and later, so it is the last resort and
+logs a warning. simple-salesforce, zeep and requests are imported only when ``connect``
 runs, so that importing this module (for the command line's ``--help``) stays cheap.
 """
 
@@ -59,7 +59,7 @@ _API_VERSION_PATTERN = re.compile(r"^[1-9][0-9]*\.0$")
 
 
 class AuthMethod(enum.Enum):
-    """How ``connect`` logs in."""
+    """A login method that ``connect`` supports."""
 
     SALESFORCE_CLI = "Salesforce CLI"
     JWT_BEARER = "JWT bearer"
@@ -70,7 +70,7 @@ class AuthMethod(enum.Enum):
 
 @dataclass(frozen=True)
 class ConnectOptions:
-    """Where and how to connect, plus HTTP and polling settings.
+    """Connection target, login inputs, and HTTP and polling settings.
 
     Times are in seconds. ``password`` and ``security_token`` are masked in ``repr``;
     prefer the ``SF_PASSWORD`` and ``SF_SECURITY_TOKEN`` environment variables to
@@ -94,14 +94,14 @@ class ConnectOptions:
     sf_executable: str = "sf"
 
     def __repr__(self) -> str:
-        shown = []
+        fields = []
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if name in {"password", "security_token"} and value is not None:
-                shown.append(f"{name}='***'")
+                fields.append(f"{name}='***'")
             else:
-                shown.append(f"{name}={value!r}")
-        return f"ConnectOptions({', '.join(shown)})"
+                fields.append(f"{name}={value!r}")
+        return f"ConnectOptions({', '.join(fields)})"
 
 
 def connect(options: ConnectOptions, *, environ: Mapping[str, str] | None = None) -> OrgSession:
@@ -122,7 +122,7 @@ def connect(options: ConnectOptions, *, environ: Mapping[str, str] | None = None
     http = TimeoutSession(options.http_timeout)
     secrets = _secrets(options, env)
     if method is AuthMethod.SALESFORCE_CLI:
-        return _connect_with_cli(options, http, secrets)
+        return _connect_with_cli(options, http, env, secrets)
 
     context = ErrorContext(org=label, api_version=options.api_version, secrets=secrets)
     with translate_errors(context, f"login ({method.value})"):
@@ -170,12 +170,17 @@ def select_auth_method(options: ConnectOptions, environ: Mapping[str, str]) -> A
     raise InvalidConnectOptions(label, "connect", "no org to connect to was given")
 
 
-def _connect_with_cli(options: ConnectOptions, http: object, secrets: tuple[str, ...]) -> OrgSession:
+def _connect_with_cli(
+    options: ConnectOptions, http: object, environ: Mapping[str, str], secrets: tuple[str, ...]
+) -> OrgSession:
     from migrate.org import sfcli
 
     assert options.target_org is not None
     cli_org = sfcli.read_org(
-        options.target_org, executable=options.sf_executable, timeout=max(options.http_timeout, 60.0)
+        options.target_org,
+        executable=options.sf_executable,
+        timeout=max(options.http_timeout, sfcli.CLI_TIMEOUT_SECONDS),
+        environ=environ,
     )
     return _open_session(
         options,
@@ -193,7 +198,9 @@ def _request_token(method: AuthMethod, options: ConnectOptions, environ: Mapping
     from migrate.org import oauth
 
     if method is AuthMethod.JWT_BEARER:
-        assert options.client_id and options.username and options.private_key_file
+        assert options.client_id is not None
+        assert options.username is not None
+        assert options.private_key_file is not None
         return oauth.jwt_bearer_token(
             http,  # type: ignore[arg-type]
             login_url=options.login_url,
@@ -203,7 +210,8 @@ def _request_token(method: AuthMethod, options: ConnectOptions, environ: Mapping
             audience=options.jwt_audience or oauth.default_audience(options.login_url),
         )
     if method is AuthMethod.CLIENT_CREDENTIALS:
-        assert options.client_id and options.instance_url
+        assert options.client_id is not None
+        assert options.instance_url is not None
         return oauth.client_credentials_token(
             http,  # type: ignore[arg-type]
             instance_url=options.instance_url,
@@ -244,7 +252,10 @@ def _open_session(
     method: AuthMethod,
     secrets: tuple[str, ...],
 ) -> OrgSession:
-    """Build the simple-salesforce client and the OrgSession, asking the org who we are if needed."""
+    """Build the simple-salesforce client and the OrgSession.
+
+    When the login returned no org id or username, they come from the userinfo endpoint.
+    """
     from simple_salesforce import Salesforce
 
     from migrate.org import oauth

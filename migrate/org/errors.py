@@ -259,10 +259,10 @@ class DeployInterrupted(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class ErrorContext:
-    """What error messages need to know about the connection.
+    """Connection facts that error messages use.
 
     ``secrets`` are the values (access token, client secret, password) to mask in
-    any text that comes back from the org. They never appear in ``repr``.
+    any text that comes back from the org. They are left out of ``repr``.
     """
 
     org: str
@@ -354,7 +354,8 @@ def _from_simple_salesforce(
         by_code = _from_code(detail, context, call, job_id)
         if by_code is not None:
             return by_code
-        return _from_status(detail, context, call, job_id, more_than_one=isinstance(exc, sfe.SalesforceMoreThanOneRecord))
+        more_than_one = isinstance(exc, sfe.SalesforceMoreThanOneRecord)
+        return _from_status(detail, context, call, job_id, more_than_one=more_than_one)
     if isinstance(exc, sfe.SalesforceOperationError):
         problem = f"a Bulk API 2.0 job failed ({_describe(_Detail(message=str(exc)), context)})"
         hint = "Check the job in Setup > Bulk Data Load Jobs, then rerun."
@@ -379,7 +380,8 @@ def _from_zeep(exc: BaseException, context: ErrorContext, call: str, job_id: str
         if by_code is not None:
             return by_code
         return _from_status(detail, context, call, job_id)
-    if isinstance(exc, (ze.XMLSyntaxError, ze.XMLParseError)):
+    if isinstance(exc, (ze.XMLSyntaxError, ze.XMLParseError, ze.DTDForbidden, ze.EntitiesForbidden,
+                        ze.ExternalReferenceForbidden)):
         problem = f"the reply is not valid XML ({_describe(_Detail(message=str(exc.message)), context)})"
         return UnexpectedResponse(context.org, call, problem, job_id=job_id)
     if isinstance(exc, ze.LookupError):
@@ -400,6 +402,10 @@ def _from_requests(exc: BaseException, context: ErrorContext, call: str, job_id:
     if isinstance(exc, errors.JSONDecodeError):
         problem = "the reply is not valid JSON"
         return UnexpectedResponse(context.org, call, problem, job_id=job_id)
+    if isinstance(exc, (errors.ProxyError, errors.InvalidProxyURL)):
+        problem = "the HTTPS proxy failed or its URL is not valid"
+        hint = "Check the HTTPS_PROXY and NO_PROXY environment variables, then rerun."
+        return OrgUnreachable(context.org, call, problem, hint, job_id=job_id, retryable=False)
     if isinstance(exc, errors.SSLError):
         problem = "the TLS handshake failed (the server certificate could not be verified)"
         hint = (
@@ -476,6 +482,8 @@ def _version_error(detail: _Detail, context: ErrorContext, call: str, job_id: st
     if _version_tuple(context.api_version) < _version_tuple(MIN_API_VERSION):
         problem = f"API version {context.api_version} does not know the requested type ({described})"
         return ApiVersionTooLow(context.org, call, problem, job_id=job_id)
+    # NOTE: the fault a real org sends for a version above its maximum is unconfirmed;
+    # UNSUPPORTED_API_VERSION is assumed here.
     if detail.code == "UNSUPPORTED_API_VERSION":
         problem = f"the org does not support API version {context.api_version} ({described})"
         return ApiVersionUnsupported(context.org, call, problem, job_id=job_id)
@@ -532,15 +540,15 @@ def _login_failed(detail: _Detail, context: ErrorContext, call: str) -> OrgError
             "Pre-authorize the user: set the app's permitted users to admin-approved and give the "
             "user's profile or a permission set access to the app."
         )
+    elif "client credentials user" in message or "run-as" in message or "execution user" in message:
+        hint = "Set a Run As user for the client credentials flow in the app's OAuth policies."
+    elif code == "invalid_client_credentials" or "invalid client credentials" in message or "secret" in message:
+        hint = "Check the consumer secret in SF_CLIENT_SECRET."
     elif code in {"invalid_client_id", "invalid_client"} or "app not installed" in message:
         hint = (
             "Check the client id (consumer key). A newly created or changed app can take up to "
             "30 minutes to be usable."
         )
-    elif code == "invalid_client_credentials" or "client secret" in message:
-        hint = "Check the consumer secret in SF_CLIENT_SECRET."
-    elif "client credentials" in message or "run-as" in message or "execution user" in message:
-        hint = "Set a Run As user for the client credentials flow in the app's OAuth policies."
     elif code == "invalid_grant":
         hint = (
             "Check the username, that the certificate uploaded to the app matches the private key, "

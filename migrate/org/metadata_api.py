@@ -103,7 +103,7 @@ class ComponentFailure:
 class TestFailure:
     """An Apex test method that failed during a deploy."""
 
-    __test__ = False  # tells pytest this is not a test class
+    __test__ = False  # keeps pytest from collecting this class as a test
 
     class_name: str
     method_name: str
@@ -287,13 +287,6 @@ def response_results(content: bytes, operation: str) -> list[etree._Element]:
     if response is None:
         raise ResponseFormatError(f"the reply has no {operation}Response element in the Metadata API namespace")
     return [result for result in response.findall(_md("result")) if not _is_nil(result)]
-
-
-def single_result(content: bytes, operation: str) -> etree._Element:
-    results = response_results(content, operation)
-    if len(results) != 1:
-        raise ResponseFormatError(f"the {operation} reply has {len(results)} results instead of one")
-    return results[0]
 
 
 def parse_file_properties(result: etree._Element) -> FileProperties:

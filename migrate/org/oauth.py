@@ -20,7 +20,7 @@ import requests
 from migrate.org.errors import InvalidConnectOptions, ResponseFormatError
 
 JWT_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# Salesforce accepts a JWT assertion for at most 3 minutes after it is issued.
+# Salesforce rejects an assertion whose exp claim is more than 3 minutes in the future.
 JWT_LIFETIME_SECONDS = 180
 # SOAP login() is unavailable at API 65.0 and later, so the login request uses this version.
 # The session it returns works at any API version.
@@ -38,7 +38,9 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.default_timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, *args, **kwargs)
@@ -148,7 +150,12 @@ def token_url(base_url: str) -> str:
 
 
 def default_audience(login_url: str) -> str:
-    """Return the JWT ``aud`` Salesforce expects: the sandbox login server for sandboxes, else production."""
+    """Return the JWT ``aud`` Salesforce expects: the sandbox login server for sandboxes, else production.
+
+    NOTE: for a production My Domain login URL this returns https://login.salesforce.com,
+    which Salesforce's JWT bearer documentation lists; whether every org also accepts
+    the My Domain URL itself is unconfirmed. Pass ``jwt_audience`` to override.
+    """
     host = (urlsplit(login_url).hostname or "").lower()
     if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
         return "https://test.salesforce.com"
@@ -164,7 +171,7 @@ def _request_token(
     response = session.post(url, data=data, auth=auth, headers={"Accept": "application/json"})
     body = _json_or_none(response)
     if response.status_code != 200:
-        if isinstance(body, dict) and "error" in body:
+        if response.status_code < 500 and isinstance(body, dict) and "error" in body:
             raise SalesforceAuthenticationFailed(body.get("error"), body.get("error_description"))
         exception_handler(response, name="token")
     if not isinstance(body, dict) or not body.get("access_token") or not body.get("instance_url"):

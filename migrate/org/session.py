@@ -46,7 +46,7 @@ ProgressCallback = Callable[[DeployResult], None]
 
 @dataclass(frozen=True)
 class PollSettings:
-    """How often to check a deploy or retrieve: the first delay, the growth factor, the cap and the deadline.
+    """Timing of deploy and retrieve status checks: first delay, growth factor, cap and deadline.
 
     All times are in seconds. ``read_retries`` is how many times a read-only call is
     repeated after a connection failure or an HTTP 5xx reply.
@@ -145,24 +145,21 @@ class OrgSession:
         ``package.xml``. A component the org does not have, or returns empty, is absent
         from the result.
         """
-        wanted = {type_name: sorted(set(names)) for type_name, names in members.items()}
-        wanted = {type_name: names for type_name, names in wanted.items() if names}
-        if not wanted:
+        requested = {type_name: sorted(set(names)) for type_name, names in members.items()}
+        requested = {type_name: names for type_name, names in requested.items() if names}
+        if not requested:
             return {}
 
-        envelope = api.retrieve_request(self._session_id, wanted, self.api_version)
+        envelope = api.retrieve_request(self._session_id, requested, self.api_version)
         started = self._parse("retrieve", self._call("retrieve", envelope, idempotent=True), api.parse_async_result)
         job_id = started.id
         logger.info("Started retrieve %s on org %s", job_id, self.label)
 
         status = self._wait("retrieve", job_id, self._check_retrieve_status)
         if not status.success or status.status != "Succeeded":
-            raise RetrieveFailed(
-                self.label,
-                "retrieve",
-                f"the retrieve finished with status {status.status} ({_job_error(status.error_status_code, status.error_message)})",
-                job_id=job_id,
-            )
+            reason = _job_error(status.error_status_code, status.error_message)
+            problem = f"the retrieve finished with status {status.status} ({reason})"
+            raise RetrieveFailed(self.label, "retrieve", problem, job_id=job_id)
         for message in status.messages:
             logger.info("Retrieve %s on org %s: %s: %s", job_id, self.label, message.file_name, message.problem)
 
@@ -173,7 +170,7 @@ class OrgSession:
             )
         with translate_errors(self._context, "retrieve", job_id=job_id):
             files = archive.read_zip(with_zip.zip_file)
-        return _component_files(files)
+        return archive.component_files(files)
 
     def _check_retrieve_status(self, job_id: str, *, include_zip: bool = False) -> api.RetrieveStatus:
         envelope = api.check_retrieve_status_request(self._session_id, job_id, include_zip=include_zip)
@@ -251,8 +248,8 @@ class OrgSession:
         logger.info("%s %s on org %s finished with status %s", call.capitalize(), deploy_id, self.label, result.status)
         if raise_on_failure and not result.success:
             summary = result.failure_summary().replace("\n", "; ")
-            raise DeployFailed(self.label, call, f"the {call} finished with status {result.status}: {summary}",
-                               job_id=deploy_id)
+            problem = f"the {call} finished with status {result.status}: {summary}"
+            raise DeployFailed(self.label, call, problem, job_id=deploy_id)
         return result
 
     def _check_deploy_status(self, deploy_id: str) -> DeployResult:
@@ -266,7 +263,13 @@ class OrgSession:
     def _session_id(self) -> str:
         return str(self._client.session_id)
 
-    def _wait(self, call: str, job_id: str, check: Callable[[str], Any], on_progress: ProgressCallback | None = None) -> Any:
+    def _wait(
+        self,
+        call: str,
+        job_id: str,
+        check: Callable[[str], Any],
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
         """Call ``check(job_id)`` with growing delays until its result is done, or raise PollTimedOut."""
         deadline = time.monotonic() + self.poll.timeout
         for delay in self.poll.delays():
@@ -286,7 +289,9 @@ class OrgSession:
                 )
         raise AssertionError("PollSettings.delays() is endless")
 
-    def _call(self, call: str, envelope: bytes, *, idempotent: bool, job_id: str | None = None) -> list[etree._Element]:
+    def _call(
+        self, call: str, envelope: bytes, *, idempotent: bool, job_id: str | None = None
+    ) -> list[etree._Element]:
         """POST a Metadata API request and return the result elements of its response.
 
         Read-only calls are repeated up to ``poll.read_retries`` times after a
@@ -311,32 +316,28 @@ class OrgSession:
                 delay = min(self.poll.interval * attempt, self.poll.max_interval)
                 logger.warning(
                     "%s on org %s failed (%s); retrying in %.1f seconds, attempt %d of %d",
-                    call, self.label, error.problem, delay, attempt + 1, attempts,
+                    call,
+                    self.label,
+                    error.problem,
+                    delay,
+                    attempt + 1,
+                    attempts,
                 )
                 time.sleep(delay)
         raise AssertionError("the retry loop always returns or raises")
 
-    def _parse(self, call: str, results: list[etree._Element], parser: Callable[[etree._Element], Any],
-               *, job_id: str | None = None) -> Any:
+    def _parse(
+        self,
+        call: str,
+        results: list[etree._Element],
+        parser: Callable[[etree._Element], Any],
+        *,
+        job_id: str | None = None,
+    ) -> Any:
         with translate_errors(self._context, call, job_id=job_id):
             if len(results) != 1:
                 raise ResponseFormatError(f"the {call} reply has {len(results)} results instead of one")
             return parser(results[0])
-
-
-def _component_files(files: dict[str, bytes]) -> dict[str, bytes]:
-    """Drop package.xml, a top ``unpackaged/`` folder and empty files from a retrieved zip."""
-    if files and all(path.startswith("unpackaged/") for path in files):
-        files = {path[len("unpackaged/") :]: content for path, content in files.items()}
-    components = {}
-    for path, content in files.items():
-        if path == "package.xml" or path.endswith("/package.xml"):
-            continue
-        if not content.strip():
-            logger.info("Retrieved file %s is empty; treating the component as not found", path)
-            continue
-        components[path] = content
-    return components
 
 
 def _child_text(content: bytes, path: str, tag: str) -> str | None:

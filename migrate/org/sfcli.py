@@ -28,6 +28,8 @@ REDACTED_PREFIX = "[REDACTED]"
 CLI_TIMEOUT_SECONDS = 120.0
 
 # Error names Salesforce CLI reports for an alias or username it has no login for.
+# NOTE: only NamedOrgNotFoundError is confirmed (@salesforce/core AuthInfo raises it).
+# The other names are unconfirmed guesses, so the message text is checked as well.
 _UNKNOWN_ORG_ERRORS = frozenset(
     {"NamedOrgNotFoundError", "NamedOrgNotFound", "NoAuthInfoFound", "NoAuthorizationFound", "NoOrgFound"}
 )
@@ -36,7 +38,7 @@ _SESSION_ID_PATTERN = re.compile(r"\b00D[0-9A-Za-z]{12,15}![0-9A-Za-z._\-]+")
 
 @dataclass(frozen=True)
 class CliOrg:
-    """An org as Salesforce CLI knows it. ``access_token`` never appears in ``repr``."""
+    """An org's connection details as Salesforce CLI stores them. ``access_token`` is left out of ``repr``."""
 
     target_org: str
     instance_url: str
