@@ -28,15 +28,19 @@ class MigrateGroup(click.Group):
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
+        except click.exceptions.Abort as abort:
+            # click turns Ctrl-C into Abort; a deploy interrupted while polling says
+            # which deploy keeps running in the org and how to check it.
+            cause = abort.__cause__
+            click.echo(str(cause) if getattr(cause, "deploy_id", None) else "Aborted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
             # Usage errors exit 1, never click's default 2, which means "changes present".
             exc.show()
             sys.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+        except KeyboardInterrupt as interrupt:
+            # A deploy interrupted while polling says which deploy keeps running and how to check it.
+            click.echo(str(interrupt) if getattr(interrupt, "deploy_id", None) else "Interrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             from migrate.errors import SfecaError
@@ -184,9 +188,9 @@ def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) 
 
     with connect(_connect_options(org, version)) as session:
         if source is not None:
-            return workflow.plan_files_against_org(source, session, resolved, version), [source]
+            return workflow.plan_files_against_org(source, session, resolved, version)[0], [source]
         names = None if all_apps else list(apps)
-        return workflow.plan_org(session, names, resolved, version), []
+        return workflow.plan_org(session, names, resolved, version)[0], []
 
 
 def _emit_plan(result: Any, document: dict[str, Any] | None, output_format: str, no_color: bool) -> None:
@@ -206,14 +210,66 @@ def _emit_plan(result: Any, document: dict[str, Any] | None, output_format: str,
 
 @cli.command()
 @click.argument("source", required=False)
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Write deployable ECA files into this folder.")
-@click.option("--layout", type=click.Choice(["source", "mdapi"]), default="source", show_default=True, help="File layout: SFDX source format or metadata API format.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write deployable ECA files into this folder instead of deploying.")
+@click.option("--layout", type=click.Choice(["source", "mdapi"]), default="source", show_default=True, help="File layout for --output-dir: SFDX source format or metadata API format.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --output-dir.")
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply a plan saved with `plan --out` instead of planning SOURCE.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply a plan saved with `plan --out` instead of planning again from scratch.")
 @profile_option
 @api_version_option
+@click.option("--auto-approve", is_flag=True, help="Deploy without asking for confirmation (for CI).")
+@click.option("--test-level", type=click.Choice(["NoTestRun", "RunSpecifiedTests", "RunLocalTests", "RunAllTestsInOrg"]), help="Apex tests to run with the deploy; production orgs may require RunLocalTests.")
+@click.option("--tests", "test_names", multiple=True, metavar="CLASS", help="Apex test class for --test-level RunSpecifiedTests; repeat for several.")
+@click.option("--backup-dir", default="sfeca-backups", show_default=True, type=click.Path(file_okay=False), help="Folder for the backup taken before deploying.")
+@click.option("--audit-log", default="sfeca-migrate-audit.jsonl", show_default=True, type=click.Path(dir_okay=False), help="JSON-lines file that gets one record per apply to an org.")
+@click.option("--poll-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds before the first deploy status check; later checks back off.")
 @click.option("--no-color", is_flag=True, help="Print without colour.")
+@org_options
 def apply(
+    source: str | None,
+    output_dir: str | None,
+    layout: str,
+    force: bool,
+    plan_file: str | None,
+    profile: str,
+    api_version: str,
+    auto_approve: bool,
+    test_level: str | None,
+    test_names: tuple[str, ...],
+    backup_dir: str,
+    audit_log: str,
+    poll_interval: float,
+    no_color: bool,
+    **org: Any,
+) -> int:
+    """Write the ECA that SOURCE needs as files (--output-dir), or deploy it to an org.
+
+    With an org, apply plans again against the org's current state, prints the plan,
+    asks for confirmation, backs up, deploys in two phases and reads everything back.
+    """
+    if _org_requested(org):
+        if output_dir is not None:
+            raise click.UsageError("give either --output-dir (write files) or an org (deploy), not both")
+        from migrate.apply_cli import apply_to_org
+
+        return apply_to_org(
+            source=source,
+            plan_file=plan_file,
+            profile=profile,
+            api_version=api_version,
+            auto_approve=auto_approve,
+            test_level=test_level,
+            test_names=test_names,
+            backup_dir=backup_dir,
+            audit_log=audit_log,
+            poll_interval=poll_interval,
+            console=_console(no_color),
+            org=org,
+            connect_options=lambda version: _connect_options(org, version),
+        )
+    return _apply_to_folder(source, output_dir, layout, force, plan_file, profile, api_version, no_color)
+
+
+def _apply_to_folder(
     source: str | None,
     output_dir: str | None,
     layout: str,
@@ -223,17 +279,14 @@ def apply(
     api_version: str,
     no_color: bool,
 ) -> int:
-    """Write the ECA that SOURCE (or a saved plan) needs as deployable files."""
     from migrate import document as doc
     from migrate import workflow
     from migrate.errors import PlanError
     from migrate.render import print_plan
-    from migrate.writer import layout_files, write_tree_atomically
+    from migrate.writer import check_output_dir, layout_files, write_tree_atomically
 
     if output_dir is None:
-        raise click.UsageError("give --output-dir DIR to write the ECA files")
-    from migrate.writer import check_output_dir
-
+        raise click.UsageError("give --output-dir DIR to write the ECA files, or an org (--target-org) to deploy")
     check_output_dir(output_dir, force=force)
     if plan_file is not None:
         if source is not None:

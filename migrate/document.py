@@ -88,6 +88,7 @@ def plan_document(plan: Plan, *, inputs: list[str], profile_ref: dict[str, Any] 
         "toolVersion": __version__,
         "inputs": inputs,
         "target": plan.target,
+        "orgId": plan.org_id,
         "apiVersion": plan.api_version,
         "profile": profile_ref,
         "stateFingerprint": plan.state_fingerprint,

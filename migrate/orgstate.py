@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError, SfecaError
@@ -32,6 +33,8 @@ class OrgState:
     ecas: Mapping[str, EcaBundle]
     # Digest of every retrieved file, so a saved plan can tell when the org changed.
     fingerprint: str
+    # The retrieved files in metadata API layout, for a backup before changing anything.
+    files: Mapping[str, bytes]
 
 
 def _group_ecas(components: Iterable[EcaComponent]) -> dict[str, EcaBundle]:
@@ -109,4 +112,5 @@ def read_org_state(session: OrgSession, app_names: Iterable[str] | None) -> OrgS
         connected_apps=tuple(sorted(apps, key=lambda source: source.app.fullName)),
         ecas=_group_ecas(components),
         fingerprint=fingerprint_files(files),
+        files=MappingProxyType(dict(files)),
     )

@@ -11,7 +11,7 @@ from migrate.diff import changed_fields
 from migrate.mapping import MappedApp, NotCarried, Setting, map_connected_app
 from migrate.model import ECA_TYPES, EcaBundle, EcaComponent, schema
 from migrate.reader import SourceApp
-from migrate.specfiles import ProfileSpec, load_api_versions, load_scopes
+from migrate.specfiles import ProfileSpec, load_api_versions, load_eca_defaults, load_scopes
 
 # Salesforce API names: a letter, then letters, digits and underscores, not ending in one.
 API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$")
@@ -94,6 +94,7 @@ class Plan:
     apps: tuple[AppPlan, ...]
     # Digest of the org state the plan was made against; empty for a plan made from files.
     state_fingerprint: str = ""
+    org_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -328,6 +329,9 @@ def _field_changes(
             if path in removed_by_profile and profile is not None:
                 reason = f"removed: required by {profile.title}"
             elif created:
+                continue
+            elif before.get(path) == load_eca_defaults().default_of(type_name, path):
+                # The deploy resets it to the default the org already holds.
                 continue
             else:
                 reason = "not in the proposal; a deploy resets it to its default"

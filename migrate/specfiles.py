@@ -174,6 +174,15 @@ class ProfileSpec(_Strict):
     require: dict[str, dict[str, Scalar]] = {}
     absent: dict[str, tuple[str, ...]] = {}
     manual_steps: tuple[ManualStep, ...] = ()
+    # What breaks for the partner when a field ends up different, keyed "Component.field".
+    effects: dict[str, str] = {}
+
+    @field_validator("effects")
+    @classmethod
+    def _effect_fields(cls, effects: dict[str, str]) -> dict[str, str]:
+        for target in effects:
+            _check_target(target)
+        return effects
 
     @field_validator("require")
     @classmethod
@@ -307,3 +316,29 @@ class ApiVersionSpec(_Strict):
 def load_api_versions(path: Path | None = None) -> ApiVersionSpec:
     """Load and validate the table of API versions at which ECA fields exist."""
     return _validate(ApiVersionSpec, path or mappings_dir() / "api-versions.toml")
+
+
+class EcaDefaultsSpec(_Strict):
+    version: Literal[1]
+    defaults: dict[str, dict[str, Scalar]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data = dict(data)
+        return {"version": data.pop("version", None), "defaults": data}
+
+    @field_validator("defaults")
+    @classmethod
+    def _typed_fields(cls, defaults: dict[str, dict[str, Scalar]]) -> dict[str, dict[str, Scalar]]:
+        ProfileSpec._require_fields(defaults)
+        return defaults
+
+    def default_of(self, component: str, field_path: str) -> Scalar | None:
+        return self.defaults.get(component, {}).get(field_path)
+
+
+@functools.cache
+def load_eca_defaults(path: Path | None = None) -> EcaDefaultsSpec:
+    """Load and validate the table of values Salesforce gives omitted ECA fields."""
+    return _validate(EcaDefaultsSpec, path or mappings_dir() / "eca-defaults.toml")

@@ -64,6 +64,7 @@ def plan_sources(
     target: str = "files",
     existing: dict[str, EcaBundle | None] | None = None,
     state_fingerprint: str = "",
+    org_id: str | None = None,
 ) -> Plan:
     """Plan every connected app against its existing ECA (or none)."""
     existing = existing or {}
@@ -75,6 +76,7 @@ def plan_sources(
         target=target,
         apps=apps,
         state_fingerprint=state_fingerprint,
+        org_id=org_id,
     )
 
 
@@ -86,27 +88,43 @@ def org_target(session: Any) -> str:
     return f"org {session.label} ({session.org_id})" if session.org_id else f"org {session.label}"
 
 
-def plan_org(session: Any, app_names: list[str] | None, profile: ResolvedProfile, api_version: str) -> Plan:
-    """Plan connected apps read from an org against the ECAs the org already has."""
+def plan_org(session: Any, app_names: list[str] | None, profile: ResolvedProfile, api_version: str) -> tuple[Plan, Any]:
+    """Plan connected apps read from an org against the ECAs the org already has; return the plan and org state."""
     from migrate.orgstate import read_org_state
 
     state = read_org_state(session, app_names)
     if not state.connected_apps:
         raise ConfigError(f"org {session.label} has no connected apps to plan")
     existing = {source.app.fullName: state.ecas.get(source.app.fullName) for source in state.connected_apps}
-    return plan_sources(
-        state.connected_apps, profile, api_version, target=org_target(session), existing=existing, state_fingerprint=state.fingerprint
+    plan = plan_sources(
+        state.connected_apps,
+        profile,
+        api_version,
+        target=org_target(session),
+        existing=existing,
+        state_fingerprint=state.fingerprint,
+        org_id=session.org_id,
     )
+    return plan, state
 
 
-def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, api_version: str) -> Plan:
-    """Plan local connected-app files against the ECAs the org already has."""
+def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, api_version: str) -> tuple[Plan, Any]:
+    """Plan local connected-app files against the ECAs the org already has; return the plan and org state."""
     from migrate.orgstate import read_org_state
 
     sources = read_connected_apps(source)
     state = read_org_state(session, [])
     existing = {item.app.fullName: state.ecas.get(item.app.fullName) for item in sources}
-    return plan_sources(sources, profile, api_version, target=org_target(session), existing=existing, state_fingerprint=state.fingerprint)
+    plan = plan_sources(
+        sources,
+        profile,
+        api_version,
+        target=org_target(session),
+        existing=existing,
+        state_fingerprint=state.fingerprint,
+        org_id=session.org_id,
+    )
+    return plan, state
 
 
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:

@@ -17,6 +17,7 @@ PLAN_KEYS = [
     "toolVersion",
     "inputs",
     "target",
+    "orgId",
     "apiVersion",
     "profile",
     "stateFingerprint",

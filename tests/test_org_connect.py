@@ -57,9 +57,9 @@ def test_select_auth_method(options, environ, expected):
     [
         (ConnectOptions(), {}, "no org to connect to was given"),
         (ConnectOptions(target_org="dev", instance_url="https://x.my.salesforce.com"), {}, "--target-org cannot be combined with --instance-url"),
-        (ConnectOptions(target_org="dev", password=SECRET), {}, "cannot be combined with --password"),
+        (ConnectOptions(target_org="dev", password=SECRET), {}, "cannot be combined with SF_PASSWORD"),
         (ConnectOptions(private_key_file=Path("server.key")), {}, "JWT bearer login needs --client-id, --username"),
-        (ConnectOptions(client_id="3MVG9", username="u@example.com"), {}, "needs --private-key-file"),
+        (ConnectOptions(client_id="3MVG9", username="u@example.com"), {}, "needs --jwt-key-file"),
         (ConnectOptions(client_id="3MVG9"), {}, "client credentials login needs --instance-url"),
         (ConnectOptions(client_id="3MVG9", instance_url="https://x.my.salesforce.com"), {}, "SF_CLIENT_SECRET"),
         (ConnectOptions(instance_url="https://x.my.salesforce.com"), {}, "SF_ACCESS_TOKEN"),
@@ -87,11 +87,12 @@ def test_connect_rejects_malformed_api_version(version):
 
 
 def test_connect_rejects_low_api_version():
-    options = ConnectOptions(instance_url="https://x.my.salesforce.com", api_version="59.0")
+    options = ConnectOptions(instance_url="https://x.my.salesforce.com", api_version="58.0")
 
     with pytest.raises(ApiVersionTooLow) as caught:
         connect(options, environ={"SF_ACCESS_TOKEN": SECRET})
 
+    assert "lower than 59.0" in str(caught.value)
     assert "--api-version 64.0 or later" in str(caught.value)
 
 

@@ -130,6 +130,13 @@ def test_list_metadata_batches_three_types(fake_org, tmp_path):
     assert [len(call.types) for call in list_calls] == [3, 3]
 
 
+def test_connect_accepts_api_version_60(fake_org):
+    session = open_session(fake_org, api_version="60.0")
+
+    assert session.list_metadata(["ExternalClientApplication"]) == {"ExternalClientApplication": []}
+    assert [call.path for call in fake_org.calls if call.name == "listMetadata"] == ["/services/Soap/m/60.0/"]
+
+
 def test_list_metadata_empty_org(fake_org):
     session = open_session(fake_org)
 

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from migrate.org.errors import (
     MIN_API_VERSION,
+    RECOMMENDED_API_VERSION,
     ApiVersionTooLow,
     ErrorContext,
     InvalidConnectOptions,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = MIN_API_VERSION
+DEFAULT_API_VERSION = RECOMMENDED_API_VERSION
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 ACCESS_TOKEN_ENV = "SF_ACCESS_TOKEN"
@@ -325,8 +326,8 @@ def _check_api_version(api_version: str, label: str) -> None:
         raise ApiVersionTooLow(
             label,
             "connect",
-            f"API version {api_version} is lower than {MIN_API_VERSION}, the first with every External Client "
-            "App field the tool reads and writes",
+            f"API version {api_version} is lower than {MIN_API_VERSION}, the first with External Client "
+            "App metadata types",
         )
 
 
@@ -365,8 +366,17 @@ def _require_env(environ: Mapping[str, str], label: str, method: str, name: str)
         )
 
 
+# Options whose command-line flag is not the field name with dashes, or that come from
+# the environment instead.
+_OPTION_SOURCES = {
+    "private_key_file": "--jwt-key-file",
+    "password": PASSWORD_ENV,
+    "security_token": SECURITY_TOKEN_ENV,
+}
+
+
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return _OPTION_SOURCES.get(name, "--" + name.replace("_", "-"))
 
 
 def _label(options: ConnectOptions) -> str:

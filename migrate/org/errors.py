@@ -13,7 +13,7 @@ Error tree::
         SessionExpired          INVALID_SESSION_ID, HTTP 401
         LoginFailed             OAuth or SOAP login rejected
         AccessDenied            INSUFFICIENT_ACCESS, API disabled, HTTP 403
-        ApiVersionTooLow        INVALID_TYPE, UNSUPPORTED_API_VERSION below 64.0
+        ApiVersionTooLow        INVALID_TYPE, UNSUPPORTED_API_VERSION below 64.0, versions below 59.0
         ApiVersionUnsupported   UNSUPPORTED_API_VERSION at 64.0 or later
         RequestLimitExceeded    REQUEST_LIMIT_EXCEEDED
         OrgUnreachable          connection refused or reset, TLS failure, timeout
@@ -45,8 +45,10 @@ from typing import Any
 
 from migrate.errors import SfecaError
 
-# The lowest API version at which every ECA type and field the tool writes exists.
-MIN_API_VERSION = "64.0"
+# The version at which every ECA type and field the tool writes exists; hints recommend it.
+RECOMMENDED_API_VERSION = "64.0"
+# The first version with any External Client App metadata type; connect rejects lower ones.
+MIN_API_VERSION = "59.0"
 
 ECA_PERMISSIONS_HINT = (
     'Ask a Salesforce admin to give the user the permissions "Create, edit, and delete External '
@@ -64,7 +66,7 @@ REQUEST_LIMIT_HINT = (
 CONCURRENT_LIMIT_HINT = (
     "The org has too many long-running requests at once. Wait a few minutes and rerun."
 )
-API_VERSION_HINT = f"Use --api-version {MIN_API_VERSION} or later."
+API_VERSION_HINT = f"Use --api-version {RECOMMENDED_API_VERSION} or later."
 SERVER_ERROR_HINT = (
     "Retry in a few minutes. If it keeps failing, check https://status.salesforce.com "
     "for the org's instance."
@@ -155,7 +157,7 @@ class ApiVersionUnsupported(OrgError):
     """The org does not support the requested API version."""
 
     default_hint = (
-        f"Pass the highest API version the org supports, {MIN_API_VERSION} or later, with --api-version."
+        f"Pass the highest API version the org supports, {RECOMMENDED_API_VERSION} or later, with --api-version."
     )
 
 
@@ -230,7 +232,7 @@ class InvalidConnectOptions(OrgError):
 
     default_hint = (
         "Connect with --target-org ALIAS (Salesforce CLI), --instance-url with SF_ACCESS_TOKEN, "
-        "JWT bearer (--client-id, --username, --private-key-file) or client credentials "
+        "JWT bearer (--client-id, --username, --jwt-key-file) or client credentials "
         "(--client-id, --instance-url, SF_CLIENT_SECRET)."
     )
 
@@ -266,7 +268,7 @@ class ErrorContext:
     """
 
     org: str
-    api_version: str = MIN_API_VERSION
+    api_version: str = RECOMMENDED_API_VERSION
     target_org: str | None = None
     relogin_hint: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -415,7 +417,7 @@ def _from_requests(exc: BaseException, context: ErrorContext, call: str, job_id:
         return OrgUnreachable(context.org, call, problem, hint, job_id=job_id, retryable=False)
     if isinstance(exc, errors.Timeout):
         problem = "the org did not answer in time"
-        hint = "Check the network connection and rerun; raise --http-timeout if the org is slow."
+        hint = "Check the network connection and rerun."
         return OrgUnreachable(context.org, call, problem, hint, job_id=job_id, retryable=True)
     if isinstance(exc, errors.ConnectionError):
         problem = "the connection failed or was closed by the server"
@@ -479,7 +481,7 @@ def _from_code(detail: _Detail, context: ErrorContext, call: str, job_id: str | 
 
 def _version_error(detail: _Detail, context: ErrorContext, call: str, job_id: str | None) -> OrgError:
     described = _describe(detail, context)
-    if _version_tuple(context.api_version) < _version_tuple(MIN_API_VERSION):
+    if _version_tuple(context.api_version) < _version_tuple(RECOMMENDED_API_VERSION):
         problem = f"API version {context.api_version} does not know the requested type ({described})"
         return ApiVersionTooLow(context.org, call, problem, job_id=job_id)
     # NOTE: the fault a real org sends for a version above its maximum is unconfirmed;
@@ -519,7 +521,7 @@ def _from_status(
         problem = f"the org has no such resource ({described})"
         hint = (
             f"Check that the instance URL is the org's URL and that the org supports API version "
-            f"{context.api_version}; pass a lower --api-version ({MIN_API_VERSION} or later) if not."
+            f"{context.api_version}; pass a lower --api-version ({RECOMMENDED_API_VERSION} or later) if not."
         )
         return OrgRequestFailed(context.org, call, problem, hint, job_id=job_id)
     if status == 400:

@@ -351,7 +351,8 @@ class FakeOrg:
         Kinds: expired_session, server_error (option status=500),
         request_limit, dropped_connection, component_error (deploy only;
         options component="Type:Name" and problem="text"), slow
-        (checkDeployStatus/checkRetrieveStatus return done=false).
+        (checkDeployStatus/checkRetrieveStatus return done=false). Every kind
+        takes after=N: the first N matching requests pass untouched.
         """
         if call not in CALLS:
             raise ValueError(f"unknown call {call!r}; expected one of {', '.join(CALLS)}")
@@ -369,6 +370,11 @@ class FakeOrg:
         with self._lock:
             for fault in self._faults.get(call, []):
                 if fault.remaining > 0 and (kinds is None or fault.kind in kinds):
+                    # Option after=N lets the first N matching requests through untouched.
+                    skip = int(fault.options.get("after", 0))
+                    if skip > 0:
+                        fault.options["after"] = skip - 1
+                        return None
                     fault.remaining -= 1
                     return fault
         return None
