@@ -59,22 +59,29 @@ def _progress_printer(console: Any) -> Callable[[str, Any, float], None]:
 
 
 def _print_read_back(rows: list[Any], console: Any) -> None:
-    from rich import box
-    from rich.table import Table
+    """Print the read-back comparison: a table on a colour terminal, one line per field otherwise."""
+    many = len({row.app for row in rows}) > 1
+    if console.is_terminal and not console.no_color:
+        from rich import box
+        from rich.table import Table
 
-    table = Table(title="Read back", box=box.SIMPLE, show_lines=False)
-    for column in ("App", "Component", "Field", "Desired", "Actual", "OK"):
-        table.add_column(column, overflow="fold")
+        table = Table(title="Read back", box=box.SIMPLE)
+        for column in (*(["App"] if many else []), "Component", "Field", "Desired", "Actual", "OK"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            cells = [row.component, row.field, show_value(row.field, row.desired), show_value(row.field, row.actual)]
+            table.add_row(*([row.app] if many else []), *cells, "ok" if row.ok else "[bold red]DIFFERS[/]")
+        console.print(table)
+        return
+    lines = ["", "Read back (desired -> actual):"]
     for row in rows:
-        table.add_row(
-            row.app,
-            row.component,
-            row.field,
-            show_value(row.field, row.desired),
-            show_value(row.field, row.actual),
-            "ok" if row.ok else "DIFFERS",
+        prefix = f"[{row.app}] " if many else ""
+        verdict = "ok     " if row.ok else "DIFFERS"
+        lines.append(
+            f"  {verdict} {prefix}{row.component}.{row.field}: "
+            f"{show_value(row.field, row.desired)} -> {show_value(row.field, row.actual)}"
         )
-    console.print(table)
+    console.file.write("\n".join(lines) + "\n")
 
 
 def apply_to_org(

@@ -36,7 +36,7 @@ CONSUMER_SECRET = re.compile(rb"[ \t]*<consumerSecret>.*?</consumerSecret>\r?\n?
 
 
 class ApplyFailed(SfecaError):
-    """An apply step that failed; the message says what state the org is in and what to do."""
+    """A failed apply step. The message names the state the org is left in and the next step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class ReadBackRow:
 
 @dataclass
 class ApplyRecord:
-    """What one apply did, for the audit log and the final report. Holds no secret."""
+    """The record of one apply, for the audit log and the final report. It contains no secret."""
 
     deploy_ids: dict[str, str] = field(default_factory=dict)
     backup: str | None = None
@@ -163,8 +163,8 @@ def after_apply_steps(plan: Plan, instance_url: str, profile: ProfileSpec | None
     return [
         "View the new consumer key and secret in Setup > External Client App Manager > (app) > Settings > "
         "OAuth Settings > Consumer Key and Secret; Salesforce emails a verification code first.",
-        f"Enter the consumer key, the consumer secret and the My Domain host {host} (no https://) where "
-        f"{partner} configures the Salesforce connection (for Vonage: the Vonage API Dashboard).",
+        f"Give {partner} the consumer key, the consumer secret and the My Domain host {host} (no https://), "
+        "where the plan's manual steps say.",
         "A new app can take several minutes (reports say up to 30) to start working: errors such as "
         "invalid_client_id right after the deploy mean it is still propagating, not that it failed.",
     ]

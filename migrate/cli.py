@@ -29,8 +29,8 @@ class MigrateGroup(click.Group):
         try:
             result = super().main(*args, **kwargs)
         except click.exceptions.Abort as abort:
-            # click turns Ctrl-C into Abort; a deploy interrupted while polling says
-            # which deploy keeps running in the org and how to check it.
+            # click turns Ctrl-C into Abort. For a deploy interrupted while polling, the
+            # message names the deploy that keeps running in the org and how to check it.
             cause = abort.__cause__
             click.echo(str(cause) if getattr(cause, "deploy_id", None) else "Aborted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
@@ -39,7 +39,7 @@ class MigrateGroup(click.Group):
             exc.show()
             sys.exit(EXIT_ERROR)
         except KeyboardInterrupt as interrupt:
-            # A deploy interrupted while polling says which deploy keeps running and how to check it.
+            # For a deploy interrupted while polling, the message names the deploy and how to check it.
             click.echo(str(interrupt) if getattr(interrupt, "deploy_id", None) else "Interrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:

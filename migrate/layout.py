@@ -1,4 +1,4 @@
-"""Where each metadata type lives on disk, in source (SFDX) and metadata API layouts."""
+"""Folders and file suffixes of the metadata types, in source (SFDX) and metadata API layouts."""
 
 from __future__ import annotations
 

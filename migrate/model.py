@@ -355,7 +355,7 @@ class EcaBundle:
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """How one field is stored: a scalar of `scalar` type, a nested struct, or a list of either."""
+    """The storage of one field: a scalar of `scalar` type, a nested struct, or a list of either."""
 
     name: str
     scalar: type | None

@@ -87,7 +87,9 @@ def read_org_state(session: OrgSession, app_names: Iterable[str] | None) -> OrgS
         wanted = list(dict.fromkeys(app_names))
         missing = [name for name in wanted if name not in available]
         if missing:
-            shown = ", ".join(available[:10]) + (", ..." if len(available) > 10 else "") if available else "none"
+            shown = ", ".join(available[:10]) or "none"
+            if len(available) > 10:
+                shown += ", ..."
             raise AppNotFound(
                 f"org {session.label}: connected app {', '.join(repr(name) for name in missing)} not found "
                 f"(connected apps in the org: {shown}); check the API name with --app"

@@ -353,6 +353,7 @@ def manual_steps(source: SourceApp, proposal: Proposal, profile: ProfileSpec | N
     app = source.app
     settings = proposal.settings
     steps: list[str] = []
+
     if creating and app.oauthConfig is not None:
         partner = profile.partner if profile and profile.partner else "every client of this app"
         steps.append(
@@ -361,23 +362,27 @@ def manual_steps(source: SourceApp, proposal: Proposal, profile: ProfileSpec | N
         )
     if profile is not None:
         steps.extend(step.text for step in profile.manual_steps)
+
     if app.oauthConfig is not None:
         steps.append(
             "ECAs do not support the OAuth username-password flow: any integration that signs in to this connected "
             "app with a username and password stops working after the move and must switch to another flow."
         )
+
     policy = settings.get(("ExtlClntAppOauthConfigurablePolicies", "refreshTokenPolicyType"))
     if policy is not None and policy.value == "Infinite":
         steps.append(
             "\"Refresh token is valid until revoked\" is overridden by an org-wide idle refresh-token limit or forced "
             "refresh-token rotation; the metadata still says Infinite. Check Setup > OAuth and OpenID Connect Settings."
         )
+
     pkce = settings.get(("ExtlClntAppGlobalOauthSettings", "isPkceRequired"))
     if pkce is not None and pkce.value is False:
         steps.append(
             "Some orgs lock \"Require Proof Key for Code Exchange (PKCE)\" on for ECAs; after deploying, check that it "
             "is unticked, or new authorizations fail with a missing code challenge."
         )
+
     if app.fullName.upper().startswith("DEVHUB_"):
         steps.append("Keep this connected app: a Dev Hub still needs it to create scratch orgs.")
     return tuple(steps)

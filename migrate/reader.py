@@ -199,7 +199,7 @@ def read_connected_apps(source: str | os.PathLike[str]) -> tuple[SourceApp, ...]
     """Read every connected app in a file, folder or zip, in path order.
 
     Raises InputError for a path that does not exist, a file that fails to parse,
-    or a folder or zip that holds no connected app.
+    or a folder or zip that contains no connected app.
     """
     apps: list[SourceApp] = []
     for item in metadata_files(source):

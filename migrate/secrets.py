@@ -1,4 +1,4 @@
-"""Which metadata fields hold credentials, and how they are shown when they must be mentioned."""
+"""Credential-bearing metadata fields, and the placeholder shown in their place."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class HiddenValue(str):
 
 
 def masked(field_path: str, value: Any) -> Any:
-    """Return value, or a HiddenValue naming its length when the field holds a credential."""
+    """Return value, or a HiddenValue naming its length when the field contains a credential."""
     if value is None or isinstance(value, HiddenValue) or not is_secret(field_path):
         return value
     return HiddenValue(f"(hidden, {len(str(value))} characters)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -273,6 +273,18 @@ def split_scopes(value: str) -> list[str]:
     return [token.strip() for token in value.split(",") if token.strip()]
 
 
+class _PerComponentFile(_Strict):
+    """A file of one table per ECA component, beside its `version`; the tables land under TABLES_KEY."""
+
+    TABLES_KEY: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect(cls, data: dict[str, Any]) -> dict[str, Any]:
+        tables = dict(data)
+        return {"version": tables.pop("version", None), cls.TABLES_KEY: tables}
+
+
 class VersionRange(_Strict):
     since: float
     until: float | None = None
@@ -286,15 +298,10 @@ class VersionRange(_Strict):
         return f"API {self.since:.1f} to {self.until:.1f}"
 
 
-class ApiVersionSpec(_Strict):
+class ApiVersionSpec(_PerComponentFile):
+    TABLES_KEY = "ranges"
     version: Literal[1]
     ranges: dict[str, dict[str, VersionRange]]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _collect(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data = dict(data)
-        return {"version": data.pop("version", None), "ranges": data}
 
     @field_validator("ranges")
     @classmethod
@@ -318,15 +325,10 @@ def load_api_versions(path: Path | None = None) -> ApiVersionSpec:
     return _validate(ApiVersionSpec, path or mappings_dir() / "api-versions.toml")
 
 
-class EcaDefaultsSpec(_Strict):
+class EcaDefaultsSpec(_PerComponentFile):
+    TABLES_KEY = "defaults"
     version: Literal[1]
     defaults: dict[str, dict[str, Scalar]]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _collect(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data = dict(data)
-        return {"version": data.pop("version", None), "defaults": data}
 
     @field_validator("defaults")
     @classmethod

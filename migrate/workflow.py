@@ -95,17 +95,7 @@ def plan_org(session: Any, app_names: list[str] | None, profile: ResolvedProfile
     state = read_org_state(session, app_names)
     if not state.connected_apps:
         raise ConfigError(f"org {session.label} has no connected apps to plan")
-    existing = {source.app.fullName: state.ecas.get(source.app.fullName) for source in state.connected_apps}
-    plan = plan_sources(
-        state.connected_apps,
-        profile,
-        api_version,
-        target=org_target(session),
-        existing=existing,
-        state_fingerprint=state.fingerprint,
-        org_id=session.org_id,
-    )
-    return plan, state
+    return _plan_against_state(state.connected_apps, session, state, profile, api_version), state
 
 
 def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, api_version: str) -> tuple[Plan, Any]:
@@ -114,8 +104,14 @@ def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, 
 
     sources = read_connected_apps(source)
     state = read_org_state(session, [])
+    return _plan_against_state(sources, session, state, profile, api_version), state
+
+
+def _plan_against_state(
+    sources: tuple[SourceApp, ...], session: Any, state: Any, profile: ResolvedProfile, api_version: str
+) -> Plan:
     existing = {item.app.fullName: state.ecas.get(item.app.fullName) for item in sources}
-    plan = plan_sources(
+    return plan_sources(
         sources,
         profile,
         api_version,
@@ -124,7 +120,6 @@ def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, 
         state_fingerprint=state.fingerprint,
         org_id=session.org_id,
     )
-    return plan, state
 
 
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:

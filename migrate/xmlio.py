@@ -14,8 +14,8 @@ METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 INDENT = "    "
 
-# Real connected-app and ECA files are a few kilobytes; anything near this size
-# is not metadata, and refusing it early keeps a bad input from exhausting memory.
+# Real connected-app and ECA files are a few kilobytes, so a file near this size is
+# not metadata. Rejecting it early keeps a bad input from exhausting memory.
 MAX_XML_BYTES = 5 * 1024 * 1024
 
 

@@ -97,7 +97,7 @@ def test_second_apply_deploys_nothing(org):
     assert len(deploys(org)) == before
 
 
-def test_two_phases_validate_first(org):
+def test_apply_makes_three_deploys(org):
     apply(org, "--app", APP, "--auto-approve")
     operations = [call.operation for call in deploys(org)]
     assert len(operations) == 3
