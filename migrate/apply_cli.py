@@ -64,13 +64,15 @@ def _print_read_back(rows: list[Any], console: Any) -> None:
     if console.is_terminal and not console.no_color:
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title="Read back", box=box.SIMPLE)
         for column in (*(["App"] if many else []), "Component", "Field", "Desired", "Actual", "OK"):
             table.add_column(column, overflow="fold")
         for row in rows:
             cells = [row.component, row.field, show_value(row.field, row.desired), show_value(row.field, row.actual)]
-            table.add_row(*([row.app] if many else []), *cells, "ok" if row.ok else "[bold red]DIFFERS[/]")
+            verdict = Text("ok") if row.ok else Text("DIFFERS", style="bold red")
+            table.add_row(*([row.app] if many else []), *cells, verdict)
         console.print(table)
         return
     lines = ["", "Read back (desired -> actual):"]
@@ -112,6 +114,9 @@ def apply_to_org(
     if saved is not None:
         if source is not None or apps or all_apps:
             raise click.UsageError("--plan FILE already names what to apply; drop SOURCE, --app and --all")
+        from migrate.cli import _reject_explicit
+
+        _reject_explicit("--plan FILE fixes the profile and API version", "profile", "api_version")
         if not saved.get("orgId"):
             raise PlanError(f"{plan_file}: the plan was made from files, not against an org; make it again with --target-org")
         reference = saved.get("profile")
@@ -130,17 +135,21 @@ def apply_to_org(
         raise PlanError(f"{plan_file}: profile {profile!r} changed since the plan was made; make the plan again")
     version = workflow.check_api_version(api_version)
     options = dataclasses.replace(connect_options(version), poll_interval=poll_interval, max_poll_interval=max(poll_interval, 30.0))
-    progress_console = Console(stderr=True, highlight=False, no_color=console.no_color)
+    progress_console = Console(stderr=True, highlight=False, no_color=console.no_color, markup=False)
 
     with connect(options) as session:
         if saved is not None and saved["orgId"] != session.org_id:
             raise PlanError(f"{plan_file}: the plan was made for org {saved['orgId']}, not {session.org_id}; make a plan for this org")
         if source is not None:
             plan, state = workflow.plan_files_against_org(source, session, resolved, version)
-            inputs = [source]
+            inputs = workflow.input_paths([source])
         else:
             plan, state = workflow.plan_org(session, None if all_apps else apps, resolved, version)
             inputs = []
+        if saved is None:
+            from migrate.cli import check_profile_choice
+
+            check_profile_choice(len(plan.apps), profile)
         document = doc.plan_document(plan, inputs=inputs, profile_ref=resolved.reference)
         if saved is not None:
             if document["stateFingerprint"] != saved.get("stateFingerprint"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -62,7 +63,8 @@ class MigrateGroup(click.Group):
 def _console(no_color: bool) -> Any:
     from rich.console import Console
 
-    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+    # markup=False: paths and names printed by the tool may contain [brackets].
+    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True, markup=False)
 
 
 profile_option = click.option(
@@ -95,6 +97,29 @@ def org_options(command: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _explicit(name: str) -> bool:
+    """Return whether the user gave option `name` on the command line (not its default)."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (None, ParameterSource.DEFAULT)
+
+
+def _reject_explicit(why: str, *names: str) -> None:
+    given = [f"--{name.replace('_', '-')}" for name in names if _explicit(name)]
+    if given:
+        raise click.UsageError(f"{why}; drop {' and '.join(given)}")
+
+
+def check_profile_choice(app_count: int, profile: str) -> None:
+    """Refuse to apply the default profile to several apps unless the user named it."""
+    if app_count > 1 and not _explicit("profile"):
+        raise click.UsageError(
+            f"found {app_count} connected apps; the default profile {profile} would give every one of them "
+            f"its settings. Pass --profile {profile} to confirm, or --profile none for a plain migration"
+        )
 
 
 def _org_requested(params: dict[str, Any]) -> bool:
@@ -156,7 +181,10 @@ def plan(
 
     resolved = workflow.resolve_profile(profile)
     version = workflow.check_api_version(api_version)
+    if out_file and source and Path(out_file).resolve() == Path(source).resolve():
+        raise click.UsageError("--out would overwrite SOURCE; name another file for the plan")
     result, inputs = _plan(source, resolved, version, org)
+    check_profile_choice(len(result.apps), profile)
     document = None
     if output_format == "json" or out_file:
         document = doc.plan_document(result, inputs=inputs, profile_ref=resolved.reference)
@@ -179,7 +207,7 @@ def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) 
             raise click.UsageError("--app and --all read connected apps from an org; add --target-org or --instance-url")
         if source is None:
             raise click.UsageError("give a connected-app SOURCE (a file, a folder or a .zip), or an org with --app or --all")
-        return workflow.plan_files(source, resolved, version), [source]
+        return workflow.plan_files(source, resolved, version), workflow.input_paths([source])
     if source is not None and (apps or all_apps):
         raise click.UsageError("give either SOURCE or --app/--all, not both")
     if source is None and not apps and not all_apps:
@@ -188,7 +216,7 @@ def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) 
 
     with connect(_connect_options(org, version)) as session:
         if source is not None:
-            return workflow.plan_files_against_org(source, session, resolved, version)[0], [source]
+            return workflow.plan_files_against_org(source, session, resolved, version)[0], workflow.input_paths([source])
         names = None if all_apps else list(apps)
         return workflow.plan_org(session, names, resolved, version)[0], []
 
@@ -287,19 +315,24 @@ def _apply_to_folder(
 
     if output_dir is None:
         raise click.UsageError("give --output-dir DIR to write the ECA files, or an org (--target-org) to deploy")
-    check_output_dir(output_dir, force=force)
     if plan_file is not None:
         if source is not None:
             raise click.UsageError("give either SOURCE or --plan FILE, not both")
+        _reject_explicit("--plan FILE fixes the profile and API version", "profile", "api_version")
         saved = workflow.load_saved_plan(plan_file)
+        inputs = [str(path) for path in saved.get("inputs") or [] if isinstance(path, str)]
+        check_output_dir(output_dir, force=force, protected=[plan_file, *inputs])
         result, document = _replan_saved(saved, plan_file)
     else:
         if source is None:
             raise click.UsageError("give a connected-app SOURCE or --plan FILE")
+        inputs = [source]
+        check_output_dir(output_dir, force=force, protected=inputs)
         resolved = workflow.resolve_profile(profile)
         version = workflow.check_api_version(api_version)
         result = workflow.plan_files(source, resolved, version)
-        document = doc.plan_document(result, inputs=[source], profile_ref=resolved.reference)
+        check_profile_choice(len(result.apps), profile)
+        document = doc.plan_document(result, inputs=workflow.input_paths([source]), profile_ref=resolved.reference)
 
     console = _console(no_color)
     print_plan(result, console)
@@ -311,7 +344,7 @@ def _apply_to_folder(
         )
     components = [component for app in result.apps for component in app.desired.components]
     files = layout_files(components, layout, result.api_version)
-    written = write_tree_atomically(files, output_dir, force=force)
+    written = write_tree_atomically(files, output_dir, force=force, protected=inputs)
     console.print(f"\nWrote {len(files)} files to {written} ({layout} layout); plan hash {document['planHash'][:12]}.")
     return EXIT_OK
 
@@ -323,7 +356,10 @@ def _replan_saved(saved: dict[str, Any], plan_file: str) -> tuple[Any, dict[str,
     from migrate.errors import PlanError
 
     if saved.get("target") != "files":
-        raise PlanError(f"{plan_file}: the plan was made against org {saved.get('target')}; apply it with --target-org")
+        raise PlanError(
+            f"{plan_file}: the plan was made against {saved.get('target')}; apply it to that org "
+            "with the same --target-org or --instance-url instead of --output-dir"
+        )
     reference = saved.get("profile")
     if reference is None:
         choice = "none"

@@ -122,6 +122,11 @@ def _plan_against_state(
     )
 
 
+def input_paths(sources: list[str]) -> list[str]:
+    """Return input paths made absolute, so a saved plan can be applied from any folder."""
+    return [str(Path(source).resolve()) for source in sources]
+
+
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
     """Write a file through a temporary file renamed into place, so a failure leaves no half file."""
     target = Path(path)

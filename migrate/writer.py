@@ -103,27 +103,56 @@ def layout_files(components: Iterable[EcaComponent], layout: Layout, api_version
     return files
 
 
-def check_output_dir(output_dir: str | os.PathLike[str], *, force: bool) -> Path:
-    """Return the output folder, or raise OutputError when writing there is not allowed."""
+def check_output_dir(output_dir: str | os.PathLike[str], *, force: bool, protected: Iterable[str] = ()) -> Path:
+    """Return the output folder, or raise OutputError when writing there is not allowed.
+
+    With `force` the folder is replaced whole, so it must not be (or contain) the
+    current folder, a git work tree, or any of the `protected` input paths.
+    """
     target = Path(output_dir)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a folder; choose another --output-dir")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise OutputError(f"{target}: folder is not empty; choose an empty folder or pass --force to replace it")
+    resolved = target.resolve()
+    guarded = [Path.cwd().resolve(), *(Path(_outside_archive(path)).resolve() for path in protected)]
+    for path in guarded:
+        if path == resolved or resolved in path.parents:
+            raise OutputError(
+                f"{target}: the output folder contains {path}, which would be replaced; choose a new folder for the ECA files"
+            )
+    if target.is_dir() and any(target.iterdir()):
+        if not force:
+            raise OutputError(f"{target}: folder is not empty; choose an empty folder or pass --force to replace it")
+        if (target / ".git").exists():
+            raise OutputError(f"{target}: folder is a git work tree; --force will not replace it, choose another folder")
     return target
 
 
-def write_tree_atomically(files: Mapping[str, bytes], output_dir: str | os.PathLike[str], *, force: bool) -> Path:
+def _outside_archive(path: str) -> str:
+    """Return the file system part of a path, without a `!member` inside a zip."""
+    return path.split("!", 1)[0]
+
+
+def write_tree_atomically(
+    files: Mapping[str, bytes],
+    output_dir: str | os.PathLike[str],
+    *,
+    force: bool,
+    protected: Iterable[str] = (),
+) -> Path:
     """Write files into output_dir through a temporary folder renamed into place.
 
     An existing non-empty folder is refused unless force is set; then it is replaced
     whole, and only after the new tree is complete.
     """
-    target = check_output_dir(output_dir, force=force)
+    target = check_output_dir(output_dir, force=force, protected=protected)
     parent = target.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+        # mkdtemp creates the folder private (0700); give it the mode a plain mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
     except OSError as exc:
         raise OutputError(f"{parent}: cannot create a folder here: {exc.strerror}") from None
     try:
@@ -133,8 +162,18 @@ def write_tree_atomically(files: Mapping[str, bytes], output_dir: str | os.PathL
             path.write_bytes(data)
         if target.is_dir():
             retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
+            try:
+                os.replace(target, retired / target.name)
+            except OSError:
+                shutil.rmtree(retired, ignore_errors=True)
+                raise
+            try:
+                os.replace(staging, target)
+            except OSError:
+                # Put the old folder back, so a failure changes nothing.
+                os.replace(retired / target.name, target)
+                shutil.rmtree(retired, ignore_errors=True)
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, target)

@@ -333,7 +333,7 @@ def test_call_count_independent_of_apps(fake_org, tmp_path, monkeypatch, count):
     monkeypatch.setenv("SF_ACCESS_TOKEN", fake_org.access_token)
     monkeypatch.chdir(tmp_path)
     seed_apps(fake_org, tmp_path / "seed", {f"Batch_App_{index:02d}": EXAMPLE for index in range(count)})
-    result = apply(fake_org, "--all", "--auto-approve")
+    result = apply(fake_org, "--all", "--auto-approve", "--profile", "vonage-ai-studio")
     assert result.exit_code == 0, result.stderr
     assert len([key for key in fake_org.components if key[0] == "ExternalClientApplication"]) == count
     assert non_poll_calls(fake_org) == [

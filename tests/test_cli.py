@@ -260,3 +260,79 @@ def test_help_imports_no_heavy_modules():
     code = "import sys, migrate.cli; print(sorted(m for m in ('simple_salesforce', 'zeep', 'deepdiff', 'rich', 'pydantic', 'requests') if m in sys.modules))"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
+
+
+def test_folder_of_apps_needs_named_profile(tmp_path):
+    for name in ("One", "Two"):
+        shutil.copy(EXAMPLE, tmp_path / f"{name}.connectedApp-meta.xml")
+    result = run_cli("plan", tmp_path)
+    assert result.exit_code == 1
+    assert "found 2 connected apps" in result.stderr
+
+
+def test_folder_of_apps_with_profile(tmp_path):
+    for name in ("One", "Two"):
+        shutil.copy(EXAMPLE, tmp_path / f"{name}.connectedApp-meta.xml")
+    assert run_cli("plan", tmp_path, "--profile", "vonage-ai-studio").exit_code == 0
+
+
+def test_force_never_replaces_source(tmp_path):
+    project = tmp_path / "project"
+    (project / "connectedApps").mkdir(parents=True)
+    shutil.copy(EXAMPLE, project / "connectedApps" / EXAMPLE.name)
+    result = run_cli("apply", project, "--output-dir", project, "--force")
+    assert result.exit_code == 1
+    assert "would be replaced" in result.stderr
+    assert (project / "connectedApps" / EXAMPLE.name).is_file()
+
+
+def test_force_never_replaces_git_tree(tmp_path):
+    out = tmp_path / "repo"
+    (out / ".git").mkdir(parents=True)
+    result = run_cli("apply", EXAMPLE, "--output-dir", out, "--force")
+    assert result.exit_code == 1
+    assert "git work tree" in result.stderr
+    assert (out / ".git").is_dir()
+
+
+def test_output_dir_current_folder_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("apply", EXAMPLE, "--output-dir", ".", "--force")
+    assert result.exit_code == 1
+    assert "would be replaced" in result.stderr
+
+
+def test_out_over_source_refused(tmp_path):
+    source = tmp_path / EXAMPLE.name
+    shutil.copy(EXAMPLE, source)
+    result = run_cli("plan", source, "--out", source)
+    assert result.exit_code == 1
+    assert source.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_output_dir_with_brackets(tmp_path):
+    out = tmp_path / "eca-[prod]"
+    result = run_cli("apply", EXAMPLE, "--output-dir", out, "--no-color")
+    assert result.exit_code == 0, result.stderr
+    assert "eca-[prod]" in result.stdout
+
+
+def test_output_dir_mode_not_private(tmp_path):
+    out = tmp_path / "out"
+    run_cli("apply", EXAMPLE, "--output-dir", out)
+    assert out.stat().st_mode & 0o055
+
+
+def test_saved_plan_from_other_folder(tmp_path, monkeypatch):
+    plan_file = tmp_path / "plan.json"
+    run_cli("plan", EXAMPLE, "--out", plan_file)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("apply", "--plan", plan_file, "--output-dir", tmp_path / "out").exit_code == 0
+
+
+def test_saved_plan_rejects_profile_option(tmp_path):
+    plan_file = tmp_path / "plan.json"
+    run_cli("plan", EXAMPLE, "--out", plan_file)
+    result = run_cli("apply", "--plan", plan_file, "--output-dir", tmp_path / "out", "--profile", "none")
+    assert result.exit_code == 1
+    assert "drop --profile" in result.stderr

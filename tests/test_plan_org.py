@@ -137,8 +137,16 @@ def test_local_file_against_org(fake_org, tmp_path, org_args):
 def test_org_all_apps(fake_org, tmp_path, org_args):
     seed_connected_app(fake_org, tmp_path)
     seed_connected_app(fake_org, tmp_path / "second", EXAMPLE, "Vonage_AI_Studio")
-    document = plan_json(org_args, "--all")
+    document = plan_json(org_args, "--all", "--profile", "vonage-ai-studio")
     assert [app["name"] for app in document["apps"]] == [APP, "Vonage_AI_Studio"]
+
+
+def test_org_all_needs_named_profile(fake_org, tmp_path, org_args):
+    seed_connected_app(fake_org, tmp_path)
+    seed_connected_app(fake_org, tmp_path / "second", EXAMPLE, "Vonage_AI_Studio")
+    result = run_cli("plan", *org_args, "--all")
+    assert result.exit_code == 1
+    assert "found 2 connected apps" in result.stderr
 
 
 def test_org_unknown_app(fake_org, tmp_path, org_args):
