@@ -27,19 +27,21 @@ def _value(field_path: str, value: Any) -> Any:
 
 
 def tally(plan: Plan) -> dict[str, int]:
+    """Count components by action and field changes by kind, across every app."""
     counts = {"create": 0, "update": 0, "unchanged": 0}
-    field_changes = 0
+    fields = {"add": 0, "change": 0, "remove": 0}
     for app in plan.apps:
         for component in app.components:
             counts[component.action] += 1
-            if component.action != "create":
-                field_changes += len(component.changes)
-            else:
-                field_changes += sum(1 for change in component.changes if change.action in ("change", "remove"))
+            for change in component.changes:
+                if change.action in fields:
+                    fields[change.action] += 1
     return {
         "apps": len(plan.apps),
         **counts,
-        "fieldChanges": field_changes,
+        "fieldsAdded": fields["add"],
+        "fieldsChanged": fields["change"],
+        "fieldsRemoved": fields["remove"],
         "notCarried": sum(len(app.not_carried) for app in plan.apps),
         "conflicts": sum(len(app.conflicts) for app in plan.apps),
     }
@@ -57,6 +59,7 @@ def _component(component: ComponentPlan) -> dict[str, Any]:
                 "current": _value(change.field, change.current),
                 "new": _value(change.field, change.new),
                 "reason": change.reason,
+                "required": change.required,
             }
             for change in component.changes
         ],

@@ -1,6 +1,11 @@
 """Error types the CLI turns into a one-line message and an exit status."""
 
 
+def printable(text: str) -> str:
+    """Return text with control characters (newlines, escapes) shown as escapes, for one-line messages."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 class SfecaError(Exception):
     """An error the user can act on; the CLI prints it on one line and exits with status 1."""
 
@@ -13,7 +18,7 @@ class InputError(SfecaError):
         self.problem = problem
         self.line = line
         self.hint = hint
-        where = f"{path}:{line}" if line else path
+        where = f"{printable(path)}:{line}" if line else printable(path)
         message = f"{where}: {problem}"
         if hint:
             message += f" ({hint})"

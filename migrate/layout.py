@@ -38,7 +38,8 @@ LAYOUTS_BY_SUFFIX: dict[str, TypeLayout] = {layout.suffix.lower(): layout for la
 
 def classify(file_name: str) -> tuple[TypeLayout, str] | None:
     """Return the type layout and fullName for a metadata file name in either layout, or None."""
-    name = file_name.rsplit("/", 1)[-1]
+    # A zip member is written "archive.zip!folder/name"; only the last step is the file name.
+    name = file_name.replace("!", "/").rsplit("/", 1)[-1]
     if name.endswith("-meta.xml"):
         name = name[: -len("-meta.xml")]
     stem, dot, suffix = name.rpartition(".")

@@ -9,10 +9,21 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from migrate.model import ConnectedApp, UnknownElement, get_path, schema
-from migrate.secrets import masked
+from migrate.secrets import HiddenValue, masked
 from migrate.specfiles import MapRule, MappingSpec, ScopeSpec, eca_field_kind, load_mapping, load_scopes
 
 Origin = Literal["carried", "default", "profile"]
+
+# ECA components that exist only for an app with OAuth.
+OAUTH_COMPONENTS = frozenset(
+    {"ExtlClntAppGlobalOauthSettings", "ExtlClntAppOauthSettings", "ExtlClntAppOauthConfigurablePolicies"}
+)
+NO_OAUTH_REASON = (
+    "the connected app has no OAuth configuration, so the ECA gets no OAuth components to hold this; "
+    "for a SAML app, configure it with the ECA's SAML settings by hand"
+)
+# Names of elements outside the schema whose values are likely credentials, and never shown.
+CREDENTIAL_NAME = re.compile(r"secret|password|passwd|token|private|credential|apikey|certificate", re.IGNORECASE)
 
 REFRESH_TOKEN_POLICY = re.compile(r"^(specific_lifetime|specific_inactivity):(\d+):(HOURS|DAYS|MONTHS)$")
 REFRESH_TOKEN_TYPES = {"infinite": "Infinite", "zero": "Zero"}
@@ -70,11 +81,13 @@ def _translate(
     if kind == "copy":
         return [(target, value) for target in rule.targets]
     if kind == "enum":
-        key = str(value).lower() if isinstance(value, bool) else str(value)
-        if key not in rule.values:
+        # Salesforce writes these enums in one case; a hand-edited file may not.
+        values = {key.lower(): translated for key, translated in rule.values.items()}
+        key = str(value).strip().lower()
+        if key not in values:
             dropped.append(NotCarried(rule.source, value, f"{value!r} is not a known value of {rule.source}"))
             return []
-        return [(target, rule.values[key]) for target in rule.targets]
+        return [(target, values[key]) for target in rule.targets]
     if kind == "join":
         names = [item.strip() for item in value if item and item.strip()]
         return [(target, ",".join(names)) for target in rule.targets] if names else []
@@ -151,7 +164,12 @@ def map_connected_app(
                 continue
             value, origin = default, "default"
         for target, translated in _translate(rule, value, scopes, dropped):
-            settings[_split_target(target)] = Setting(translated, origin, rule.source)
+            component, field_path = _split_target(target)
+            if not has_oauth and component in OAUTH_COMPONENTS:
+                if origin == "carried":
+                    dropped.append(NotCarried(rule.source, _describe(rule.source, value), NO_OAUTH_REASON))
+                continue
+            settings[(component, field_path)] = Setting(translated, origin, rule.source)
 
     defaults = spec.target_defaults if has_oauth else spec.target_defaults_without_oauth
     for target, value in defaults.items():
@@ -165,7 +183,10 @@ def map_connected_app(
     for element in app.unknown:
         for leaf in _flatten_unknown(element):
             reason = spec.reasons_by_source.get(leaf.path, "not a ConnectedApp field in the Metadata API schema")
-            dropped.append(NotCarried(leaf.path, leaf.text, reason))
+            text = leaf.text
+            if text and CREDENTIAL_NAME.search(leaf.path.rsplit(".", 1)[-1]):
+                text = HiddenValue(f"(hidden, {len(text)} characters)")
+            dropped.append(NotCarried(leaf.path, text, reason))
 
     return MappedApp(app=app, settings=MappingProxyType(settings), not_carried=tuple(dropped))
 

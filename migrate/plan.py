@@ -49,6 +49,8 @@ class FieldChange:
     current: Any
     new: Any
     reason: str
+    # Whether the requirement profile demands this value (or this removal).
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,16 +337,22 @@ def _field_changes(
                 continue
             else:
                 reason = "not in the proposal; a deploy resets it to its default"
-            changes.append(FieldChange(path, "remove", before.get(path), None, reason))
+            changes.append(FieldChange(path, "remove", before.get(path), None, reason, required=path in removed_by_profile))
             continue
-        reason = setting.source if setting.origin == "profile" else REASONS[setting.origin]
+        if setting.origin == "profile":
+            reason = setting.source or ""
+        elif setting.required and profile is not None:
+            already = "the connected app already has it" if setting.origin == "carried" else "also the connected-app default"
+            reason = f"required by {profile.title}; {already}"
+        else:
+            reason = REASONS[setting.origin]
         if created and kind == "add":
             action: FieldAction = "add"
         elif created and kind == "keep":
             action = "add"
         else:
             action = kind
-        changes.append(FieldChange(path, action, before.get(path), after.get(path), reason))
+        changes.append(FieldChange(path, action, before.get(path), after.get(path), reason, required=setting.required))
     return changes
 
 

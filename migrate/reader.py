@@ -23,7 +23,7 @@ from migrate.model import (
     UnknownElement,
     schema,
 )
-from migrate.xmlio import METADATA_NS, local_name, namespace_of, parse_metadata_xml
+from migrate.xmlio import MAX_XML_BYTES, METADATA_NS, local_name, namespace_of, parse_metadata_xml
 
 REQUIRED_CONNECTED_APP_FIELDS = ("contactEmail", "label")
 
@@ -150,10 +150,26 @@ def parse_eca_component(data: bytes, path: str, type_name: str, full_name: str) 
 
 
 def _walk_folder(folder: Path) -> Iterator[Path]:
-    for current, dirs, files in os.walk(folder):
+    def fail(error: OSError) -> None:
+        raise InputError(str(error.filename or folder), f"cannot read folder: {error.strerror or error}")
+
+    for current, dirs, files in os.walk(folder, onerror=fail):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS)
         for name in sorted(files):
             yield Path(current) / name
+
+
+def _read_file(path: Path) -> bytes:
+    """Read a regular file, checking its size first so a huge or endless file is never loaded."""
+    try:
+        if not path.is_file():
+            raise InputError(str(path), "not a regular file", hint="pass a metadata file, a folder or a .zip")
+        size = path.stat().st_size
+        if size > MAX_XML_BYTES:
+            raise InputError(str(path), f"file is {size:,} bytes, larger than the {MAX_XML_BYTES:,}-byte limit for a metadata file")
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(str(path), f"cannot read file: {error.strerror or error}") from None
 
 
 def _zip_members(archive: Path) -> Iterator[MetadataFile]:
@@ -165,12 +181,34 @@ def _zip_members(archive: Path) -> Iterator[MetadataFile]:
             total = sum(info.file_size for info in infos)
             if total > MAX_ZIP_TOTAL_BYTES:
                 raise InputError(str(archive), f"zip expands to {total:,} bytes, more than the {MAX_ZIP_TOTAL_BYTES:,} allowed")
+            seen: set[str] = set()
             for info in sorted(infos, key=lambda item: item.filename):
                 if info.is_dir() or classify(info.filename) is None:
                     continue
-                yield MetadataFile(f"{archive}!{info.filename}", bundle.read(info))
+                where = f"{archive}!{info.filename}"
+                if info.filename in seen:
+                    raise InputError(where, "the zip holds two entries with this name")
+                seen.add(info.filename)
+                if info.file_size > MAX_XML_BYTES:
+                    raise InputError(where, f"entry is {info.file_size:,} bytes, larger than the {MAX_XML_BYTES:,}-byte limit for a metadata file")
+                yield MetadataFile(where, _read_member(bundle, info, where))
     except zipfile.BadZipFile as exc:
         raise InputError(str(archive), f"not a readable zip file: {exc}") from None
+    except OSError as exc:
+        raise InputError(str(archive), f"cannot read zip: {exc.strerror or exc}") from None
+
+
+def _read_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    try:
+        # Read at most one byte past the limit, whatever size the entry claims.
+        with bundle.open(info) as member:
+            data = member.read(MAX_XML_BYTES + 1)
+    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        # RuntimeError: encrypted entry; NotImplementedError: unsupported compression.
+        raise InputError(where, f"cannot read zip entry: {exc}") from None
+    if len(data) > MAX_XML_BYTES:
+        raise InputError(where, f"entry expands past the {MAX_XML_BYTES:,}-byte limit for a metadata file")
+    return data
 
 
 def metadata_files(source: str | os.PathLike[str]) -> Iterator[MetadataFile]:
@@ -181,7 +219,7 @@ def metadata_files(source: str | os.PathLike[str]) -> Iterator[MetadataFile]:
     if path.is_dir():
         for item in _walk_folder(path):
             if classify(item.name) is not None:
-                yield MetadataFile(str(item), item.read_bytes())
+                yield MetadataFile(str(item), _read_file(item))
         return
     if path.suffix.lower() == ".zip":
         yield from _zip_members(path)
@@ -192,7 +230,7 @@ def metadata_files(source: str | os.PathLike[str]) -> Iterator[MetadataFile]:
             "not a connected-app file",
             hint="expected a name ending in .connectedApp-meta.xml or .connectedApp, a folder or a .zip",
         )
-    yield MetadataFile(str(path), path.read_bytes())
+    yield MetadataFile(str(path), _read_file(path))
 
 
 def read_connected_apps(source: str | os.PathLike[str]) -> tuple[SourceApp, ...]:
@@ -214,9 +252,10 @@ def read_connected_apps(source: str | os.PathLike[str]) -> tuple[SourceApp, ...]
         )
     names: dict[str, str] = {}
     for source_app in apps:
-        other = names.setdefault(source_app.app.fullName, source_app.path)
-        if other != source_app.path:
+        other = names.get(source_app.app.fullName)
+        if other is not None:
             raise InputError(source_app.path, f"connected app {source_app.app.fullName!r} is also defined in {other}")
+        names[source_app.app.fullName] = source_app.path
     return tuple(apps)
 
 

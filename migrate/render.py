@@ -50,7 +50,8 @@ def _summary_line(plan: Plan) -> str:
     counts = tally(plan)
     return (
         f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged; "
-        f"{counts['fieldChanges']} field changes, {counts['notCarried']} not carried, {counts['conflicts']} conflicts."
+        f"fields: {counts['fieldsAdded']} to set, {counts['fieldsChanged']} to change, {counts['fieldsRemoved']} to remove; "
+        f"{counts['notCarried']} not carried, {counts['conflicts']} conflicts."
     )
 
 

@@ -58,6 +58,41 @@ def _check_target(target: str) -> str:
     return target
 
 
+# Values Salesforce accepts for the ECA enum fields (Metadata API 67.0 documentation).
+ECA_ENUMS: dict[str, frozenset[str]] = {
+    "distributionState": frozenset({"Local", "Packaged"}),
+    "ipRelaxationPolicyType": frozenset({"Enforce", "Bypass", "Bypass_2factor", "Enforce_RelaxRefresh"}),
+    "permittedUsersPolicyType": frozenset({"AdminApprovedPreAuthorized", "AllSelfAuthorized"}),
+    "refreshTokenPolicyType": frozenset({"Infinite", "SpecificInactivity", "SpecificLifetime", "Zero"}),
+    "refreshTokenValidityUnit": frozenset({"Days", "Hours", "Months"}),
+    "requiredSessionLevel": frozenset({"HIGH_ASSURANCE", "LOW", "STANDARD"}),
+    "policyAction": frozenset({"Block", "RaiseSessionLevel"}),
+    "startPage": frozenset({"Custom", "None", "OAuth"}),
+}
+# Fields Salesforce generates or ties to one org; a profile may not set them.
+GENERATED_FIELDS = frozenset({"consumerKey", "consumerSecret", "oauthLink", "orgScopedExternalApp", "externalClientApplication", "label"})
+
+
+def _check_value(target: str, value: Scalar) -> None:
+    """Check a profile value against the ECA field's type and allowed values."""
+    _check_target(target)
+    kind = eca_field_kind(target)
+    name = target.rsplit(".", 1)[-1]
+    if name in GENERATED_FIELDS:
+        raise ValueError(f"{target} is set by Salesforce or by the tool, not by a profile")
+    if kind not in (str, bool, int):
+        raise ValueError(f"{target} is a nested structure; name one of its fields, such as {target}.<field>")
+    if kind is bool and not isinstance(value, bool):
+        raise ValueError(f"{target} is true or false, not {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{target} is a whole number, not {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise ValueError(f"{target} is text, not {value!r}")
+    allowed = ECA_ENUMS.get(name)
+    if allowed is not None and value not in allowed:
+        raise ValueError(f"{target} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+
+
 def _check_source(source: str) -> str:
     if source not in CONNECTED_APP_PATHS:
         raise ValueError(f"ConnectedApp has no field {source!r}")
@@ -177,6 +212,14 @@ class ProfileSpec(_Strict):
     # What breaks for the partner when a field ends up different, keyed "Component.field".
     effects: dict[str, str] = {}
 
+    @field_validator("require")
+    @classmethod
+    def _require_fields(cls, require: dict[str, dict[str, Scalar]]) -> dict[str, dict[str, Scalar]]:
+        for component, fields in require.items():
+            for name, value in fields.items():
+                _check_value(f"{component}.{name}", value)
+        return require
+
     @field_validator("effects")
     @classmethod
     def _effect_fields(cls, effects: dict[str, str]) -> dict[str, str]:
@@ -184,19 +227,13 @@ class ProfileSpec(_Strict):
             _check_target(target)
         return effects
 
-    @field_validator("require")
-    @classmethod
-    def _require_fields(cls, require: dict[str, dict[str, Scalar]]) -> dict[str, dict[str, Scalar]]:
-        for component, fields in require.items():
-            for name, value in fields.items():
-                kind = eca_field_kind(_check_target(f"{component}.{name}"))
-                if kind is bool and not isinstance(value, bool):
-                    raise ValueError(f"{component}.{name} is true or false, not {value!r}")
-                if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                    raise ValueError(f"{component}.{name} is a whole number, not {value!r}")
-                if kind is str and not isinstance(value, str):
-                    raise ValueError(f"{component}.{name} is text, not {value!r}")
-        return require
+    @model_validator(mode="after")
+    def _required_or_absent(self) -> ProfileSpec:
+        for component, names in self.absent.items():
+            both = sorted(set(names) & set(self.require.get(component, {})))
+            if both:
+                raise ValueError(f"{component}.{both[0]} is both required and listed as absent")
+        return self
 
     @field_validator("absent")
     @classmethod
@@ -224,8 +261,10 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file: {exc.strerror or exc}") from None
 
 
 def _validate(model: type[BaseModel], path: Path) -> Any:

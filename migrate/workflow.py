@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import os
 import tempfile
@@ -47,13 +48,14 @@ def resolve_profile(choice: str) -> ResolvedProfile:
 
 
 def check_api_version(value: str) -> str:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"API version {value!r} is not a number such as 64.0") from None
-    if number < 59.0:
+    """Return an API version such as "64.0", or raise ConfigError for anything else."""
+    match = re.fullmatch(r"(\d{2,3})(?:\.0)?", value.strip())
+    if match is None:
+        raise ConfigError(f"API version {value!r} is not a version such as 64.0")
+    number = int(match.group(1))
+    if number < 59:
         raise ConfigError(f"API version {value} is too low: external client apps need API 59.0 or later")
-    return f"{number:.1f}"
+    return f"{number}.0"
 
 
 def plan_sources(
@@ -156,4 +158,40 @@ def load_saved_plan(path: str) -> dict[str, Any]:
         raise PlanError(f"{path}: plan format version {document.get('formatVersion')} is not supported; make the plan again")
     if document.get("planHash") != plan_hash(document):
         raise PlanError(f"{path}: the plan was edited after it was saved (its hash does not match); make the plan again")
+    _check_saved_fields(document, path)
     return document
+
+
+def _check_saved_fields(document: dict[str, Any], path: str) -> None:
+    """Check the types of the keys `apply --plan` reads, so an edited plan fails cleanly."""
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    class ProfileReference(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        title: str
+        file: str | None
+        sha256: str
+
+    class SavedApp(BaseModel):
+        name: str
+
+    class SavedPlan(BaseModel):
+        inputs: list[str]
+        target: str
+        orgId: str | None
+        apiVersion: str
+        profile: ProfileReference | None
+        stateFingerprint: str
+        apps: list[SavedApp]
+        planHash: str
+
+    try:
+        SavedPlan.model_validate(document)
+        check_api_version(document["apiVersion"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise PlanError(f"{path}: {location}: {first['msg']}; make the plan again") from None
+    except ConfigError as exc:
+        raise PlanError(f"{path}: apiVersion: {exc}; make the plan again") from None

@@ -28,8 +28,18 @@ PLAN_KEYS = [
 ]
 APP_KEYS = ["name", "label", "source", "sourceSha256", "components", "notCarried", "conflicts", "manualSteps"]
 COMPONENT_KEYS = ["type", "fullName", "action", "changes"]
-CHANGE_KEYS = ["field", "action", "current", "new", "reason"]
-SUMMARY_KEYS = ["apps", "create", "update", "unchanged", "fieldChanges", "notCarried", "conflicts"]
+CHANGE_KEYS = ["field", "action", "current", "new", "reason", "required"]
+SUMMARY_KEYS = [
+    "apps",
+    "create",
+    "update",
+    "unchanged",
+    "fieldsAdded",
+    "fieldsChanged",
+    "fieldsRemoved",
+    "notCarried",
+    "conflicts",
+]
 
 
 def test_plan_text_exit_zero():
@@ -336,3 +346,21 @@ def test_saved_plan_rejects_profile_option(tmp_path):
     result = run_cli("apply", "--plan", plan_file, "--output-dir", tmp_path / "out", "--profile", "none")
     assert result.exit_code == 1
     assert "drop --profile" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("profile", "x"), ("apiVersion", "abc"), ("apiVersion", None), ("inputs", [123])],
+)
+def test_rehashed_bad_plan_clean_error(tmp_path, key, value):
+    from migrate.document import plan_hash
+
+    plan_file = tmp_path / "plan.json"
+    run_cli("plan", EXAMPLE, "--out", plan_file)
+    document = json.loads(plan_file.read_text())
+    document[key] = value
+    document["planHash"] = plan_hash(document)
+    plan_file.write_text(json.dumps(document))
+    result = run_cli("apply", "--plan", plan_file, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")

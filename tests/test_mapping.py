@@ -253,3 +253,31 @@ def test_mapping_doc_matches_files():
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "mapping.md").read_text()
     assert doc[doc.index(BEGIN) : doc.index(END) + len(END)] == render_table()
+
+
+def test_unknown_credential_element_hidden(tmp_path):
+    data = EXAMPLE.read_bytes().replace(
+        b"<scopes>Api</scopes>", b"<accessToken>00D000!LEAKEDTOKEN</accessToken><ConsumerSecret>LEAKED1</ConsumerSecret><scopes>Api</scopes>"
+    )
+    path = tmp_path / "App.connectedApp-meta.xml"
+    path.write_bytes(data)
+    mapped = map_connected_app(read_connected_apps(path)[0].app)
+    shown = {item.field: str(item.value) for item in mapped.not_carried}
+    assert shown["oauthConfig.accessToken"] == "(hidden, 18 characters)"
+    assert shown["oauthConfig.ConsumerSecret"] == "(hidden, 7 characters)"
+
+
+def test_enum_case_insensitive(tmp_path):
+    data = EXAMPLE.read_bytes().replace(b"<ipRelaxation>ENFORCE</ipRelaxation>", b"<ipRelaxation>bypass</ipRelaxation>")
+    path = tmp_path / "App.connectedApp-meta.xml"
+    path.write_bytes(data)
+    assert settings_of(path)[("ExtlClntAppOauthConfigurablePolicies", "ipRelaxationPolicyType")] == "Bypass"
+
+
+@requires_corpus
+def test_saml_app_gets_no_oauth_components():
+    (source,) = read_connected_apps(CONNECTED_APPS / "101-flexdeploy-saml-attributes.connectedApp-meta.xml")
+    mapped = map_connected_app(source.app)
+    components = {component for component, _ in mapped.settings}
+    assert components == {"ExternalClientApplication", "ExtlClntAppConfigurablePolicies"}
+    assert any(item.field == "attributes" for item in mapped.not_carried)

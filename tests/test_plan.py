@@ -63,7 +63,8 @@ def test_scope_alias_counts_as_same(tmp_path):
     (source,) = read_connected_apps(path)
     record = change(plan_app(source, VONAGE, "64.0"), "ExtlClntAppOauthSettings", "commaSeparatedOauthScopes")
     assert record.action == "add"
-    assert record.reason == "carried from the connected app"
+    assert record.required is True
+    assert record.reason == "required by Vonage AI Studio; the connected app already has it"
 
 
 def test_profile_lists_removed():
@@ -79,9 +80,15 @@ def test_refresh_token_period_removed():
 
 
 def test_default_made_explicit_reason():
-    record = change(example_plan(), "ExtlClntAppGlobalOauthSettings", "isPkceRequired")
+    record = change(example_plan(), "ExtlClntAppGlobalOauthSettings", "isRefreshTokenRotationEnabled")
     assert record.new is False
     assert record.reason == "default made explicit"
+
+
+def test_required_default_says_required():
+    record = change(example_plan(), "ExtlClntAppGlobalOauthSettings", "isPkceRequired")
+    assert record.required is True
+    assert record.reason == "required by Vonage AI Studio; also the connected-app default"
 
 
 def test_desired_bundle_meets_profile():
@@ -256,3 +263,45 @@ def test_corpus_eca_as_existing_state():
     actions = {component.type_name: component.action for component in plan.components}
     assert actions["ExtlClntAppOauthSettings"] == "update"
     assert actions["ExtlClntAppConfigurablePolicies"] == "create"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e3", "64.5", "", "sixty"])
+def test_api_version_invalid(value):
+    with pytest.raises(ConfigError, match="is not a version such as 64.0"):
+        check_api_version(value)
+
+
+def write_profile(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "p.toml"
+    path.write_text('version = 1\nname = "p"\ntitle = "P"\n' + body)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[require.ExtlClntAppGlobalOauthSettings]\nidTokenConfig = 5\n", "is a nested structure"),
+        ("[require.ExtlClntAppGlobalOauthSettings]\nconsumerKey = \"3MVG9X\"\n", "set by Salesforce or by the tool"),
+        ("[require.ExtlClntAppOauthSettings]\noauthLink = \"00D:888\"\n", "set by Salesforce or by the tool"),
+        ("[require.ExtlClntAppOauthConfigurablePolicies]\nipRelaxationPolicyType = \"Whatever\"\n", "must be one of Bypass"),
+        (
+            "[require.ExtlClntAppGlobalOauthSettings]\ncertificate = \"x\"\n[absent]\nExtlClntAppGlobalOauthSettings = [\"certificate\"]\n",
+            "both required and listed as absent",
+        ),
+    ],
+)
+def test_profile_rejected(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_profile(write_profile(tmp_path, body))
+
+
+def test_profile_not_utf8(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_bytes(b'version = 1\nname = "p"\ntitle = "\xff"\n')
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        resolve_profile(str(path))
+
+
+def test_profile_nested_field_allowed(tmp_path):
+    profile = resolve_profile(write_profile(tmp_path, "[require.ExtlClntAppGlobalOauthSettings]\n\"idTokenConfig.idTokenValidityInMinutes\" = 5\n"))
+    assert profile.spec.require["ExtlClntAppGlobalOauthSettings"]["idTokenConfig.idTokenValidityInMinutes"] == 5

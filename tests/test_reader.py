@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -206,3 +207,81 @@ def test_read_leaves_input_untouched(tmp_path):
     before = copy.read_bytes()
     read_connected_apps(copy)
     assert copy.read_bytes() == before
+
+
+def test_zip_root_entry_named_from_file(tmp_path):
+    archive = tmp_path / "root.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("Rooted.connectedApp-meta.xml", MINIMAL)
+    (source,) = read_connected_apps(archive)
+    assert source.app.fullName == "Rooted"
+
+
+def test_zip_duplicate_entries_rejected(tmp_path):
+    archive = tmp_path / "twice.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("connectedApps/Same.connectedApp", MINIMAL)
+        with pytest.warns(UserWarning):
+            bundle.writestr("connectedApps/Same.connectedApp", MINIMAL)
+    with pytest.raises(InputError, match="two entries with this name"):
+        read_connected_apps(archive)
+
+
+def test_zip_encrypted_entry_clean_error(tmp_path):
+    archive = tmp_path / "locked.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("connectedApps/Locked.connectedApp", MINIMAL)
+    # Set the "encrypted" flag bit in the local header and in the central directory.
+    data = bytearray(archive.read_bytes())
+    local = data.index(b"PK\x03\x04")
+    central = data.index(b"PK\x01\x02")
+    data[local + 6] |= 0x1
+    data[central + 8] |= 0x1
+    archive.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="cannot read zip entry"):
+        read_connected_apps(archive)
+
+
+def test_zip_entry_over_limit_not_read(tmp_path):
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("connectedApps/Big.connectedApp", b" " * (6 * 1024 * 1024))
+    with pytest.raises(InputError, match="larger than the"):
+        read_connected_apps(archive)
+
+
+def test_fifo_rejected(tmp_path):
+    fifo = tmp_path / "Pipe.connectedApp-meta.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_connected_apps(fifo)
+
+
+def test_dangling_symlink_in_folder(tmp_path):
+    write(tmp_path, "connectedApps/Good.connectedApp", MINIMAL)
+    (tmp_path / "connectedApps" / "Gone.connectedApp").symlink_to(tmp_path / "missing")
+    with pytest.raises(InputError, match="Gone.connectedApp: not a regular file"):
+        read_connected_apps(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_folder_reported(tmp_path):
+    write(tmp_path, "a/connectedApps/One.connectedApp", MINIMAL)
+    hidden = tmp_path / "b"
+    write(hidden, "connectedApps/Two.connectedApp", MINIMAL)
+    hidden.chmod(0)
+    try:
+        with pytest.raises(InputError, match="cannot read folder"):
+            read_connected_apps(tmp_path)
+    finally:
+        hidden.chmod(0o755)
+
+
+def test_control_characters_escaped_in_error(tmp_path):
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("connectedApps/Bad\nname\x1b[31m.connectedApp", b"<broken")
+    with pytest.raises(InputError) as caught:
+        read_connected_apps(archive)
+    assert "\n" not in str(caught.value)
+    assert "\x1b" not in str(caught.value)
