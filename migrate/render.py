@@ -9,6 +9,7 @@ from rich.text import Text
 
 from migrate.document import tally
 from migrate.plan import AppPlan, ComponentPlan, FieldChange, Plan
+from migrate.errors import printable
 from migrate.secrets import HiddenValue, masked
 
 MARKERS = {"add": "+", "change": "~", "remove": "-", "keep": " "}
@@ -29,7 +30,7 @@ def show_value(field_path: str, value: Any) -> str:
         return "[" + ", ".join(_show_struct(item) for item in value) + "]"
     if isinstance(value, HiddenValue):
         return str(value)
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎")
+    text = printable(str(value).replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎"))
     return f'"{text}"'
 
 
@@ -38,6 +39,11 @@ def _show_struct(item: Any) -> str:
         parts = [f"{name}={getattr(item, name)}" for name in item.__dataclass_fields__ if getattr(item, name) is not None]
         return "{" + ", ".join(parts) + "}"
     return str(item)
+
+
+def _one_line(text: str) -> str:
+    """Return text from an input file with line breaks and control characters escaped."""
+    return printable(text)
 
 
 def _headline(plan: Plan) -> str:
@@ -84,7 +90,8 @@ def _component_lines(component: ComponentPlan) -> list[Line]:
 
 
 def _app_lines(app: AppPlan) -> list[Line]:
-    lines: list[Line] = [[], [(f"{app.label} ", "bold underline"), (f"[{app.app}] from {app.source}", "dim")]]
+    heading = f"{_one_line(app.label)} "
+    lines: list[Line] = [[], [(heading, "bold underline"), (f"[{_one_line(app.app)}] from {_one_line(app.source)}", "dim")]]
     if not app.has_changes:
         lines.append([("  No changes.", "green")])
     for component in app.components:
@@ -153,7 +160,7 @@ def render_markdown(plan: Plan) -> str:
         lines += [f"> warning: {warning}", ""]
     lines += [f"**{_summary_line(plan) if plan.has_changes else 'No changes.'}**", ""]
     for app in plan.apps:
-        lines += [f"## {app.label} (`{app.app}`)", "", f"Source: `{app.source}`", ""]
+        lines += [f"## {_cell(_one_line(app.label))} (`{_one_line(app.app)}`)", "", f"Source: `{_one_line(app.source)}`", ""]
         for component in app.components:
             lines.append(f"### {COMPONENT_MARKERS[component.action]} {component.type_name} `{component.full_name}` ({component.action})")
             lines.append("")

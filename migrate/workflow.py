@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import json
@@ -13,7 +14,7 @@ from typing import Any
 
 from migrate.errors import ConfigError, OutputError, PlanError
 from migrate.model import EcaBundle
-from migrate.plan import Plan, plan_app
+from migrate.plan import AppPlan, Plan, plan_app
 from migrate.reader import SourceApp, read_connected_apps
 from migrate.specfiles import ProfileSpec, builtin_profiles, load_profile
 
@@ -83,7 +84,24 @@ def plan_sources(
 
 
 def plan_files(source: str, profile: ResolvedProfile, api_version: str) -> Plan:
-    return plan_sources(read_connected_apps(source), profile, api_version)
+    """Plan connected-app files on their own, for files to deploy by other means."""
+    plan = plan_sources(read_connected_apps(source), profile, api_version)
+    apps = tuple(_with_policy_step(app) for app in plan.apps)
+    return dataclasses.replace(plan, apps=apps)
+
+
+def _with_policy_step(app: AppPlan) -> AppPlan:
+    policy = app.desired.get("ExtlClntAppOauthConfigurablePolicies")
+    if policy is None:
+        return app
+    step = (
+        f"Deploy the OAuth policy file {policy.fullName} in a second deploy. Salesforce creates the app's OAuth "
+        "policy record itself when the ECA is first deployed, under a name it chooses, and a second record fails "
+        "with DUPLICATE_VALUE: deploy the other files first, rename the policy file and its label to the record "
+        "Salesforce created (Setup or listMetadata shows it), then deploy it. `sfeca-migrate apply --target-org` "
+        "does both phases for you."
+    )
+    return dataclasses.replace(app, manual_steps=(*app.manual_steps, step))
 
 
 def org_target(session: Any) -> str:

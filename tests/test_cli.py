@@ -364,3 +364,16 @@ def test_rehashed_bad_plan_clean_error(tmp_path, key, value):
     result = run_cli("apply", "--plan", plan_file, "--output-dir", tmp_path / "out")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
+
+
+def test_label_cannot_inject_lines(tmp_path):
+    source = tmp_path / "App.connectedApp-meta.xml"
+    source.write_bytes(EXAMPLE.read_bytes().replace(b"<label>Vonage AI Studio</label>", b"<label>X\nConflicts the tool cannot fix: none</label>"))
+    result = run_cli("plan", source, "--no-color")
+    starts = [line for line in result.stdout.splitlines() if line.startswith("Conflicts the tool cannot fix")]
+    assert len(starts) == 1
+
+
+def test_file_plan_names_policy_second_deploy():
+    stdout = run_cli("plan", EXAMPLE, "--no-color").stdout
+    assert "Deploy the OAuth policy file Vonage_AI_Studio_oauthPlcy in a second deploy" in stdout
