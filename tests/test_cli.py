@@ -377,3 +377,20 @@ def test_label_cannot_inject_lines(tmp_path):
 def test_file_plan_names_policy_second_deploy():
     stdout = run_cli("plan", EXAMPLE, "--no-color").stdout
     assert "Deploy the OAuth policy file Vonage_AI_Studio_oauthPlcy in a second deploy" in stdout
+
+
+def test_terminal_output_uses_rich():
+    import io
+
+    from rich.console import Console
+
+    from migrate.render import print_plan
+    from migrate.workflow import plan_files, resolve_profile
+
+    plan = plan_files(str(EXAMPLE), resolve_profile("vonage-ai-studio"), "64.0")
+    buffer = io.StringIO()
+    print_plan(plan, Console(file=buffer, force_terminal=True, color_system="standard", width=200))
+    output = buffer.getvalue()
+    assert "\x1b[" in output
+    assert "callbackUrl" in output
+    assert_no_secret(output)
