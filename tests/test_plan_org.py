@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import json
 import shutil
 from pathlib import Path
@@ -205,3 +206,43 @@ def test_org_plan_output_has_no_token(fake_org, tmp_path, org_args):
     for output_format in ("text", "json", "markdown"):
         result = run_cli("plan", *org_args, "--app", APP, "--format", output_format)
         assert fake_org.access_token not in result.stdout + result.stderr
+
+
+def test_target_org_alias_end_to_end(fake_org, tmp_path, monkeypatch):
+    """--target-org reads the login from the Salesforce CLI (a stand-in `sf` on PATH)."""
+    seed_connected_app(fake_org, tmp_path)
+    orgs = tmp_path / "orgs.json"
+    orgs.write_text(
+        json.dumps(
+            {
+                "rehearsal": {
+                    "instanceUrl": fake_org.instance_url,
+                    "id": fake_org.org_id,
+                    "username": fake_org.username,
+                    "accessToken": fake_org.access_token,
+                }
+            }
+        )
+    )
+    fake_sf = Path(__file__).parent / "fake_sf"
+    monkeypatch.setenv("PATH", f"{fake_sf}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_SF_ORGS", str(orgs))
+    monkeypatch.delenv("SF_ACCESS_TOKEN", raising=False)
+    result = run_cli("plan", "--target-org", "rehearsal", "--app", APP, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["orgId"] == fake_org.org_id
+    assert document["target"] == f"org rehearsal ({fake_org.org_id})"
+    assert fake_org.access_token not in result.stdout
+
+
+def test_target_org_unknown_alias(tmp_path, monkeypatch):
+    orgs = tmp_path / "orgs.json"
+    orgs.write_text("{}")
+    fake_sf = Path(__file__).parent / "fake_sf"
+    monkeypatch.setenv("PATH", f"{fake_sf}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_SF_ORGS", str(orgs))
+    result = run_cli("plan", "--target-org", "nosuch", "--app", APP)
+    assert result.exit_code == 1
+    assert "nosuch" in result.stderr
+    assert result.stderr.count("\n") == 1
