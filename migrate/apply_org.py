@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 from migrate.diff import comparable
 from migrate.errors import OutputError, SfecaError
-from migrate.layout import ALL_LAYOUTS, classify
+from migrate.layout import classify
 from migrate.model import EcaComponent
-from migrate.orgstate import OrgState, read_org_state
-from migrate.plan import Plan, _relevant, flatten
+from migrate.orgstate import OrgState, files_of_apps, read_org_state
+from migrate.plan import Plan, flatten, relevant_fields
 from migrate.render import show_value
 from migrate.specfiles import ProfileSpec, load_scopes
 from migrate.writer import layout_files, render_package_xml
@@ -70,18 +70,10 @@ def write_backup(state: OrgState, apps: list[str], root: Path, api_version: str,
 
     Consumer secrets are removed from every file. Returns None when there is nothing to back up.
     """
-    wanted = set(apps)
     files: dict[str, bytes] = {}
     members: dict[str, list[str]] = {}
-    owners = {component.fullName: app for app, bundle in state.ecas.items() for component in bundle.components}
-    for path, data in sorted(state.files.items()):
-        found = classify(path)
-        if found is None:
-            continue
-        layout, full_name = found
-        owner = full_name if layout.type_name == "ConnectedApp" else owners.get(full_name)
-        if owner not in wanted:
-            continue
+    for path, data in sorted(files_of_apps(state, apps).items()):
+        layout, full_name = classify(path)
         files[path] = CONSUMER_SECRET.sub(b"", data)
         members.setdefault(layout.type_name, []).append(full_name)
     if not files:
@@ -141,8 +133,8 @@ def read_back(plan: Plan, state: OrgState) -> list[ReadBackRow]:
         for component in app.desired.components:
             type_name = type(component).__name__
             actual_component = bundle.get(type_name) if bundle else None
-            desired = _relevant(type_name, flatten(component))
-            actual = _relevant(type_name, flatten(actual_component)) if actual_component else {}
+            desired = relevant_fields(type_name, flatten(component))
+            actual = relevant_fields(type_name, flatten(actual_component)) if actual_component else {}
             for field_path in sorted(desired):
                 rows.append(ReadBackRow(app.app, type_name, field_path, desired[field_path], actual.get(field_path)))
     return rows

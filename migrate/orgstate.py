@@ -31,7 +31,7 @@ class OrgState:
     org_id: str | None
     connected_apps: tuple[SourceApp, ...]
     ecas: Mapping[str, EcaBundle]
-    # Digest of every retrieved file, so a saved plan can tell when the org changed.
+    # Digest of every retrieved file; plans store the digest of their own apps' files.
     fingerprint: str
     # The retrieved files in metadata API layout, for a backup before changing anything.
     files: Mapping[str, bytes]
@@ -45,6 +45,22 @@ def _group_ecas(components: Iterable[EcaComponent]) -> dict[str, EcaBundle]:
         if app:
             grouped.setdefault(app, []).append(component)
     return {app: EcaBundle(app, tuple(items)) for app, items in grouped.items()}
+
+
+def files_of_apps(state: OrgState, apps: Iterable[str]) -> dict[str, bytes]:
+    """Return the retrieved files of the named apps: each connected app and its ECA family."""
+    wanted = set(apps)
+    owners = {(type(component).__name__, component.fullName): app for app, bundle in state.ecas.items() for component in bundle.components}
+    chosen: dict[str, bytes] = {}
+    for path, data in state.files.items():
+        found = classify(path)
+        if found is None:
+            continue
+        layout, full_name = found
+        owner = full_name if layout is CONNECTED_APP else owners.get((layout.type_name, full_name))
+        if owner in wanted:
+            chosen[path] = data
+    return chosen
 
 
 def fingerprint_files(files: Mapping[str, bytes]) -> str:

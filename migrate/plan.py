@@ -222,7 +222,7 @@ def build_component(type_name: str, full_name: str, values: Mapping[str, Any]) -
     return cls(**kwargs)
 
 
-def _relevant(type_name: str, flat: Mapping[str, Any]) -> dict[str, Any]:
+def relevant_fields(type_name: str, flat: Mapping[str, Any]) -> dict[str, Any]:
     """Return the fields a plan compares: not server-managed, and for children not structural."""
     skipped = SERVER_MANAGED_FIELDS if type_name == "ExternalClientApplication" else SERVER_MANAGED_FIELDS | STRUCTURAL_FIELDS
     return {key: value for key, value in flat.items() if key.partition(".")[0] not in skipped}
@@ -267,8 +267,8 @@ def plan_app(
         if existing is None:
             before = {path: setting.value for (component, path), setting in mapped.settings.items() if component == type_name}
         else:
-            before = _relevant(type_name, flatten(current_component))
-        states[type_name] = (before, _relevant(type_name, desired))
+            before = relevant_fields(type_name, flatten(current_component))
+        states[type_name] = (before, relevant_fields(type_name, desired))
 
     kinds = changed_fields(states, scopes)
     components: list[ComponentPlan] = []

@@ -130,14 +130,19 @@ def plan_files_against_org(source: str, session: Any, profile: ResolvedProfile, 
 def _plan_against_state(
     sources: tuple[SourceApp, ...], session: Any, state: Any, profile: ResolvedProfile, api_version: str
 ) -> Plan:
-    existing = {item.app.fullName: state.ecas.get(item.app.fullName) for item in sources}
+    from migrate.orgstate import files_of_apps, fingerprint_files
+
+    names = [item.app.fullName for item in sources]
+    existing = {name: state.ecas.get(name) for name in names}
+    # Only these apps' files count: a change to another app must not make a saved plan stale.
+    fingerprint = fingerprint_files(files_of_apps(state, names))
     return plan_sources(
         sources,
         profile,
         api_version,
         target=org_target(session),
         existing=existing,
-        state_fingerprint=state.fingerprint,
+        state_fingerprint=fingerprint,
         org_id=session.org_id,
     )
 

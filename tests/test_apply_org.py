@@ -351,3 +351,11 @@ def test_call_count_independent_of_apps(fake_org, tmp_path, monkeypatch, count):
         "listMetadata",
         "retrieve",
     ]
+
+
+def test_saved_plan_survives_other_app_change(org, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    run_cli("plan", *org_args(org)[:2], "--app", APP, "--out", plan_file)
+    seed_apps(org, tmp_path / "other", {"Unrelated_App": EXAMPLE})
+    result = apply(org, "--plan", str(plan_file), "--auto-approve")
+    assert result.exit_code == 0, result.stderr
