@@ -27,7 +27,6 @@ from migrate.layout import classify
 from migrate.model import EcaComponent
 from migrate.orgstate import OrgState, files_of_apps, read_org_state
 from migrate.plan import Plan, flatten, relevant_fields
-from migrate.render import show_value
 from migrate.specfiles import ProfileSpec, load_scopes
 from migrate.writer import layout_files, render_package_xml
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from migrate.diff import changed_fields
@@ -97,7 +97,6 @@ class Plan:
     # Digest of the org state the plan was made against; empty for a plan made from files.
     state_fingerprint: str = ""
     org_id: str | None = None
-    warnings: tuple[str, ...] = field(default=())
 
     @property
     def has_changes(self) -> bool:

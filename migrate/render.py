@@ -122,7 +122,6 @@ def _section_lines(plan: Plan) -> list[Line]:
 def plan_lines(plan: Plan) -> list[Line]:
     """Return the plan as styled lines: one block per app, the closing tally, then the review sections."""
     lines: list[Line] = [[(_headline(plan), "bold")]]
-    lines.extend([[(f"warning: {warning}", "yellow")] for warning in plan.warnings])
     for app in plan.apps:
         lines.extend(_app_lines(app))
     lines.append([])
@@ -156,8 +155,6 @@ def _cell(text: str) -> str:
 def render_markdown(plan: Plan) -> str:
     """Return the plan as Markdown: a table per component, then the review sections."""
     lines = [f"# {_headline(plan)}", ""]
-    for warning in plan.warnings:
-        lines += [f"> warning: {warning}", ""]
     lines += [f"**{_summary_line(plan) if plan.has_changes else 'No changes.'}**", ""]
     for app in plan.apps:
         lines += [f"## {_cell(_one_line(app.label))} (`{_one_line(app.app)}`)", "", f"Source: `{_one_line(app.source)}`", ""]

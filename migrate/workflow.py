@@ -18,9 +18,6 @@ from migrate.plan import AppPlan, Plan, plan_app
 from migrate.reader import SourceApp, read_connected_apps
 from migrate.specfiles import ProfileSpec, builtin_profiles, load_profile
 
-DEFAULT_PROFILE = "vonage-ai-studio"
-DEFAULT_API_VERSION = "64.0"
-
 
 @dataclass(frozen=True, slots=True)
 class ResolvedProfile:
