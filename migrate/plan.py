@@ -341,7 +341,12 @@ def _field_changes(
         if setting.origin == "profile":
             reason = setting.source or ""
         elif setting.required and profile is not None:
-            already = "the connected app already has it" if setting.origin == "carried" else "also the connected-app default"
+            if setting.origin == "carried":
+                already = "the connected app already has it"
+            elif setting.source is not None:
+                already = "also the connected-app default"
+            else:
+                already = "also the value written for every migrated app"
             reason = f"required by {profile.title}; {already}"
         else:
             reason = REASONS[setting.origin]
