@@ -23,8 +23,24 @@ from migrate.apply_org import (
     run_phases,
     write_backup,
 )
-from migrate.errors import PlanError
+from migrate.errors import OutputError, PlanError
 from migrate.render import print_plan, show_value
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during apply, with what the org holds at that moment and what to do."""
+
+    def __init__(self, interrupt: KeyboardInterrupt, record: ApplyRecord) -> None:
+        self.deploy_id = getattr(interrupt, "deploy_id", None)
+        detail = str(interrupt)
+        done = [step for step in record.deploy_ids if step.endswith("deploy")]
+        if detail:
+            message = detail
+        elif done:
+            message = f"Interrupted after {', '.join(done)} finished; the org holds those changes."
+        else:
+            message = "Interrupted before any deploy finished; nothing that was sent has completed as far as apply knows."
+        super().__init__(f"{message} Run `sfeca-migrate plan` against the org to see what is left, then apply again.")
 
 
 def stdin_is_terminal() -> bool:
@@ -36,7 +52,13 @@ def _confirm(target: str, auto_approve: bool) -> None:
         return
     if not stdin_is_terminal():
         raise PlanError("no terminal to confirm on: review the plan and pass --auto-approve to deploy without a prompt")
-    answer = click.prompt(f"\nDeploy these changes to {target}? Only 'yes' is accepted", default="", show_default=False)
+    try:
+        # On stderr, so the prompt shows when stdout goes to a file.
+        answer = click.prompt(
+            f"\nDeploy these changes to {target}? Only 'yes' is accepted", default="", show_default=False, err=True
+        )
+    except click.exceptions.Abort:
+        answer = ""
     if answer.strip() != "yes":
         raise PlanError("apply cancelled; nothing was deployed")
 
@@ -165,18 +187,30 @@ def apply_to_org(
         record = ApplyRecord()
         audit_path = Path(audit_log)
 
+        def audit(outcome: str) -> None:
+            record.outcome = outcome
+            warning = append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+            if warning:
+                progress_console.print(warning)
+
+        def audit_start() -> None:
+            # Written before deploying, so a run killed mid-deploy still leaves a trace; a log
+            # that cannot be written stops the run while nothing has changed.
+            record.outcome = "started"
+            if append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now)):
+                raise OutputError(f"{audit_path}: cannot append to the audit log, so nothing was deployed; fix it or pass --audit-log")
+
         conflicts = [f"{app.app}: {item.component}.{item.field}" for app in plan.apps for item in app.conflicts]
         if conflicts:
-            record.outcome = "refused: conflicts"
-            append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+            audit("refused: conflicts")
             raise PlanError(f"not deploying: the plan has conflicts the tool cannot fix ({'; '.join(conflicts)})")
         if not plan.has_changes:
-            record.outcome = "no changes"
-            append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+            audit("no changes")
             console.print("\nNothing to deploy.")
             return 0
 
         _confirm(plan.target, auto_approve)
+        audit_start()
         backup = write_backup(state, [app.app for app in plan.apps], Path(backup_dir), version, now)
         if backup is not None:
             record.backup = str(backup)
@@ -190,29 +224,31 @@ def apply_to_org(
         try:
             after = run_phases(plan, deployer, session)
         except KeyboardInterrupt as interrupt:
-            record.outcome = f"interrupted: {interrupt}"
-            append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
-            raise
+            deploy_id = getattr(interrupt, "deploy_id", None)
+            if deploy_id:
+                record.deploy_ids["interrupted"] = deploy_id
+            audit("interrupted")
+            raise ApplyInterrupted(interrupt, record) from interrupt
         except Exception as error:
-            record.outcome = f"failed: {error}"
-            append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+            audit(f"failed: {error}")
             raise
 
         rows = read_back(plan, after)
         _print_read_back(rows, console)
         differing = [row for row in rows if not row.ok]
         if differing:
-            record.outcome = "read-back differs"
-            append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+            audit("read-back differs")
             details = "; ".join(
                 f"{row.app} {row.component}.{row.field} is {show_value(row.field, row.actual)}, "
                 f"expected {show_value(row.field, row.desired)}: {effect_of(row, resolved.spec)}"
                 for row in differing
             )
-            raise ApplyFailed(f"the org does not hold what was deployed: {details}. Fix it in Setup or ask Salesforce support if the org forces it.")
+            raise ApplyFailed(
+                f"the org does not hold what was deployed: {details}. Fix it in Setup, or ask Salesforce "
+                "support if the org forces the value."
+            )
 
-        record.outcome = "applied"
-        append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now))
+        audit("applied")
         console.print(f"\nApplied to {plan.target}; deploys {', '.join(record.deploy_ids.values())}.")
         console.print("\nStill to do by hand:", style="bold")
         for index, step in enumerate(after_apply_steps(plan, session.instance_url, resolved.spec), start=1):

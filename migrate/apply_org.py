@@ -27,7 +27,7 @@ from migrate.layout import classify
 from migrate.model import EcaComponent
 from migrate.orgstate import OrgState, files_of_apps, read_org_state
 from migrate.plan import Plan, flatten, relevant_fields
-from migrate.specfiles import ProfileSpec, load_scopes
+from migrate.specfiles import ProfileSpec, load_eca_defaults, load_scopes
 from migrate.writer import layout_files, render_package_xml
 
 POLICY_TYPE = "ExtlClntAppOauthConfigurablePolicies"
@@ -45,11 +45,16 @@ class ReadBackRow:
     field: str
     desired: Any
     actual: Any
+    # For a field the plan removes: the value Salesforce gives it when left out, if any.
+    default: Any = None
 
     @property
     def ok(self) -> bool:
         scopes = load_scopes()
-        return comparable(self.field, self.desired, scopes) == comparable(self.field, self.actual, scopes)
+        actual = comparable(self.field, self.actual, scopes)
+        if self.desired is None and self.default is not None:
+            return actual is None or actual == comparable(self.field, self.default, scopes)
+        return comparable(self.field, self.desired, scopes) == actual
 
 
 @dataclass
@@ -86,6 +91,8 @@ def write_backup(state: OrgState, apps: list[str], root: Path, api_version: str,
         attempt += 1
         target = root / f"{state.org_id or 'org'}-{stamp}-{attempt}"
     try:
+        # Private: the backup holds the org's consumer keys and configuration.
+        target.mkdir(parents=True, mode=0o700)
         for path, data in files.items():
             (target / path).parent.mkdir(parents=True, exist_ok=True)
             (target / path).write_bytes(data)
@@ -136,6 +143,13 @@ def read_back(plan: Plan, state: OrgState) -> list[ReadBackRow]:
             actual = relevant_fields(type_name, flatten(actual_component)) if actual_component else {}
             for field_path in sorted(desired):
                 rows.append(ReadBackRow(app.app, type_name, field_path, desired[field_path], actual.get(field_path)))
+            # Fields the plan removes (profile `absent`, or reset by the deploy) must be gone too.
+            planned = next((c for c in app.components if c.type_name == type_name), None)
+            removed = sorted({change.field for change in planned.changes if change.action == "remove"}) if planned else []
+            defaults = load_eca_defaults()
+            for field_path in removed:
+                default = defaults.default_of(type_name, field_path)
+                rows.append(ReadBackRow(app.app, type_name, field_path, None, actual.get(field_path), default))
     return rows
 
 
@@ -149,26 +163,44 @@ def effect_of(row: ReadBackRow, profile: ProfileSpec | None) -> str:
 
 
 def after_apply_steps(plan: Plan, instance_url: str, profile: ProfileSpec | None) -> list[str]:
+    """Return the steps left to a person after a successful apply."""
     host = urlsplit(instance_url).hostname or instance_url
     partner = profile.partner if profile and profile.partner else "the partner"
-    return [
-        "View the new consumer key and secret in Setup > External Client App Manager > (app) > Settings > "
-        "OAuth Settings > Consumer Key and Secret; Salesforce emails a verification code first.",
-        f"Give {partner} the consumer key, the consumer secret and the My Domain host {host} (no https://), "
-        "where the plan's manual steps say.",
-        "A new app can take several minutes (reports say up to 30) to start working: errors such as "
-        "invalid_client_id right after the deploy mean it is still propagating, not that it failed.",
+    created = [
+        app.app
+        for app in plan.apps
+        for component in app.components
+        if component.type_name == "ExtlClntAppGlobalOauthSettings" and component.action == "create"
     ]
+    steps = []
+    if created:
+        steps += [
+            f"View the new consumer key and secret of {', '.join(created)} in Setup > External Client App Manager > "
+            "(app) > Settings > OAuth Settings > Consumer Key and Secret; Salesforce emails a verification code first.",
+            f"Give {partner} the consumer key, the consumer secret and the My Domain host {host} (no https://), "
+            "where the plan's manual steps say.",
+        ]
+    steps += [
+        "A new or changed app can take several minutes (reports say up to 30) to start working: errors such as "
+        "invalid_client_id right after the deploy mean it is still propagating, not that it failed.",
+        "If the org uses API Access Control, allowlist the ECA, or its sessions fail with INVALID_SESSION_ID.",
+    ]
+    return steps
 
 
-def append_audit(path: Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line to the audit log."""
+def append_audit(path: Path, record: Mapping[str, Any]) -> str | None:
+    """Append one JSON line to the audit log; return a warning instead of raising when that fails.
+
+    A failed audit write must not hide what apply did, so the caller reports it beside
+    the real outcome.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record, sort_keys=True) + "\n")
     except OSError as exc:
-        raise OutputError(f"{path}: cannot append the audit record: {exc.strerror or exc}") from None
+        return f"warning: {path}: the audit record was not written: {exc.strerror or exc}"
+    return None
 
 
 def audit_entry(plan: Plan, plan_hash: str, session: Any, record: ApplyRecord, now: datetime.datetime) -> dict[str, Any]:
@@ -212,6 +244,11 @@ class Deployer:
                 on_progress=lambda status: self.progress(step, status, time.monotonic() - started),
             )
         except OrgError as error:
+            if not error.job_id and not check_only:
+                raise ApplyFailed(
+                    f"{step}: {error} The org may have started the deploy before the connection broke: check "
+                    "Setup > Deployment Status, and run apply again only after that deploy has finished."
+                ) from None
             if not error.job_id:
                 raise
             self.record.deploy_ids[step] = error.job_id
@@ -243,25 +280,23 @@ def run_phases(plan: Plan, deployer: Deployer, session: Any) -> OrgState:
     try:
         state = read_org_state(session, [])
         second, missing = phase_two_components(plan, state)
-        if missing:
-            raise ApplyFailed(
-                f"Salesforce has no OAuth policy record for {', '.join(missing)} after phase 1; "
-                "wait a minute and run apply again to set the OAuth policies."
-            )
         if second:
             deployer.deploy("phase 2", second, check_only=False)
             second_done = True
             state = read_org_state(session, [])
+        if missing:
+            raise ApplyFailed(
+                f"Salesforce has no OAuth policy record yet for {', '.join(missing)}, so its OAuth policies "
+                "are not set; wait a minute and run apply again to set them."
+            )
     except (OrgError, ApplyFailed) as error:
-        if second_done:
+        if second_done and not isinstance(error, ApplyFailed):
             raise ApplyFailed(
                 f"both phases are deployed, but reading the result back failed: {error} "
                 "Run `sfeca-migrate plan` against the org to verify the ECA."
             ) from None
-        if not first:
+        if not first or second_done:
             raise
-        raise ApplyFailed(
-            f"phase 1 is deployed (the ECA exists) but its OAuth policies were not set: {error} "
-            "Run the same apply again to finish; it plans only what is left."
-        ) from None
+        advice = "" if "apply again" in str(error) else " Run the same apply again to finish; it plans only what is left."
+        raise ApplyFailed(f"phase 1 is deployed (the ECA exists) but its OAuth policies were not set: {error}{advice}") from None
     return state

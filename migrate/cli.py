@@ -33,7 +33,8 @@ class MigrateGroup(click.Group):
             # click turns Ctrl-C into Abort. For a deploy interrupted while polling, the
             # message names the deploy that keeps running in the org and how to check it.
             cause = abort.__cause__
-            click.echo(str(cause) if getattr(cause, "deploy_id", None) else "Aborted.", err=True)
+            message = str(cause) if isinstance(cause, KeyboardInterrupt) and str(cause) else "Interrupted."
+            click.echo(message, err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
             # Usage errors exit 1, never click's default 2, which means "changes present".
@@ -41,7 +42,7 @@ class MigrateGroup(click.Group):
             sys.exit(EXIT_ERROR)
         except KeyboardInterrupt as interrupt:
             # For a deploy interrupted while polling, the message names the deploy and how to check it.
-            click.echo(str(interrupt) if getattr(interrupt, "deploy_id", None) else "Interrupted.", err=True)
+            click.echo(str(interrupt) or "Interrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             from migrate.errors import SfecaError
@@ -99,6 +100,13 @@ def org_options(command: Any) -> Any:
     return command
 
 
+def _finite(value: float) -> float:
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value != value:
+        raise click.BadParameter("must be a number of seconds from 0 to 600")
+    return value
+
+
 def _explicit(name: str) -> bool:
     """Return whether the user gave option `name` on the command line (not its default)."""
     from click.core import ParameterSource
@@ -116,7 +124,9 @@ def _reject_explicit(why: str, *names: str) -> None:
 def check_profile_choice(app_count: int, profile: str) -> None:
     """Refuse to apply the default profile to several apps unless the user named it."""
     if app_count > 1 and not _explicit("profile"):
-        raise click.UsageError(
+        from migrate.errors import ConfigError
+
+        raise ConfigError(
             f"found {app_count} connected apps; the default profile {profile} would give every one of them "
             f"its settings. Pass --profile {profile} to confirm, or --profile none for a plain migration"
         )
@@ -210,6 +220,8 @@ def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) 
         return workflow.plan_files(source, resolved, version), workflow.input_paths([source])
     if source is not None and (apps or all_apps):
         raise click.UsageError("give either SOURCE or --app/--all, not both")
+    if apps and all_apps:
+        raise click.UsageError("give either --app NAME or --all, not both")
     if source is None and not apps and not all_apps:
         raise click.UsageError("name the connected apps to plan with --app NAME (repeatable) or --all")
     from migrate.org import connect
@@ -249,7 +261,7 @@ def _emit_plan(result: Any, document: dict[str, Any] | None, output_format: str,
 @click.option("--tests", "test_names", multiple=True, metavar="CLASS", help="Apex test class for --test-level RunSpecifiedTests; repeat for several.")
 @click.option("--backup-dir", default="sfeca-backups", show_default=True, type=click.Path(file_okay=False), help="Folder for the backup taken before deploying.")
 @click.option("--audit-log", default="sfeca-migrate-audit.jsonl", show_default=True, type=click.Path(dir_okay=False), help="JSON-lines file that gets one record per apply to an org.")
-@click.option("--poll-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds before the first deploy status check; later checks back off.")
+@click.option("--poll-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.0, max=600.0), callback=lambda ctx, param, value: _finite(value), help="Seconds before the first deploy status check (0 to 600); later checks back off.")
 @click.option("--no-color", is_flag=True, help="Print without colour.")
 @org_options
 def apply(

@@ -50,7 +50,7 @@ def tally(plan: Plan) -> dict[str, int]:
 def _component(component: ComponentPlan) -> dict[str, Any]:
     return {
         "type": component.type_name,
-        "fullName": component.full_name,
+        "fullName": component.full_name or None,
         "action": component.action,
         "changes": [
             {

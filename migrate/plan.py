@@ -56,6 +56,7 @@ class FieldChange:
 @dataclass(frozen=True, slots=True)
 class ComponentPlan:
     type_name: str
+    # Empty for an OAuth policy that Salesforce will create and name.
     full_name: str
     action: ComponentAction
     changes: tuple[FieldChange, ...]
@@ -232,8 +233,13 @@ def plan_app(
     profile: ProfileSpec | None,
     api_version: str,
     existing: EcaBundle | None = None,
+    *,
+    against_org: bool = False,
 ) -> AppPlan:
     """Plan one connected app: map it, apply the profile, and diff against the current state.
+
+    `against_org` marks a plan whose deploy goes through apply's two phases, where a
+    new OAuth policy is the record Salesforce creates, so its name is not yet known.
 
     With no `existing` ECA the "current" side is the connected app itself, so every
     component is created and each field shows what the connected app had.
@@ -284,7 +290,11 @@ def plan_app(
         else:
             changes = [change for change in changes if change.action != "keep"]
             action = "update" if changes else "unchanged"
-        components.append(ComponentPlan(type_name, component.fullName, action, tuple(changes)))
+        shown_name = component.fullName
+        if against_org and created and type_name == "ExtlClntAppOauthConfigurablePolicies":
+            # Salesforce names the record when it creates the ECA; apply finds it then.
+            shown_name = ""
+        components.append(ComponentPlan(type_name, shown_name, action, tuple(changes)))
 
     conflicts = list(proposal.conflicts)
     if not API_NAME.match(app.fullName) or "__" in app.fullName:
@@ -394,6 +404,9 @@ def manual_steps(source: SourceApp, proposal: Proposal, profile: ProfileSpec | N
             "Some orgs lock \"Require Proof Key for Code Exchange (PKCE)\" on for ECAs; after deploying, check that it "
             "is unticked, or new authorizations fail with a missing code challenge."
         )
+
+    if app.oauthConfig is not None:
+        steps.append("If the org uses API Access Control, allowlist the new ECA, or its sessions fail with INVALID_SESSION_ID.")
 
     if app.fullName.upper().startswith("DEVHUB_"):
         steps.append("Keep this connected app: a Dev Hub still needs it to create scratch orgs.")

@@ -80,10 +80,17 @@ def _change_line(change: FieldChange) -> Line:
     return line
 
 
+UNNAMED_POLICY = "(named by Salesforce when it creates the ECA; apply sets these fields on it)"
+
+
 def _component_lines(component: ComponentPlan) -> list[Line]:
     style = STYLES[component.action]
     marker = COMPONENT_MARKERS[component.action]
-    header: Line = [(f"  {marker} {component.type_name} ", style), (component.full_name, "bold"), (f" ({component.action})", style)]
+    header: Line = [
+        (f"  {marker} {component.type_name} ", style),
+        (component.full_name or UNNAMED_POLICY, "bold"),
+        (f" ({component.action})", style),
+    ]
     if component.action == "unchanged":
         return [[(f"  = {component.type_name} {component.full_name} (unchanged)", "dim")]]
     return [header, *(_change_line(change) for change in component.changes)]
@@ -159,7 +166,8 @@ def render_markdown(plan: Plan) -> str:
     for app in plan.apps:
         lines += [f"## {_cell(_one_line(app.label))} (`{_one_line(app.app)}`)", "", f"Source: `{_one_line(app.source)}`", ""]
         for component in app.components:
-            lines.append(f"### {COMPONENT_MARKERS[component.action]} {component.type_name} `{component.full_name}` ({component.action})")
+            name = f"`{component.full_name}`" if component.full_name else UNNAMED_POLICY
+            lines.append(f"### {COMPONENT_MARKERS[component.action]} {component.type_name} {name} ({component.action})")
             lines.append("")
             if component.changes:
                 lines += ["| | Field | Current | New | Why |", "|---|---|---|---|---|"]

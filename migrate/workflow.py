@@ -68,7 +68,10 @@ def plan_sources(
 ) -> Plan:
     """Plan every connected app against its existing ECA (or none)."""
     existing = existing or {}
-    apps = tuple(plan_app(source, profile.spec, api_version, existing.get(source.app.fullName)) for source in sources)
+    apps = tuple(
+        plan_app(source, profile.spec, api_version, existing.get(source.app.fullName), against_org=target != "files")
+        for source in sources
+    )
     return Plan(
         profile=profile.spec.name if profile.spec else None,
         profile_title=profile.spec.title if profile.spec else None,

@@ -175,7 +175,8 @@ def test_audit_record_appended(org, tmp_path):
     apply(org, "--app", APP, "--auto-approve")
     apply(org, "--app", APP, "--auto-approve")
     lines = (tmp_path / "sfeca-migrate-audit.jsonl").read_text().splitlines()
-    first, second = (json.loads(line) for line in lines)
+    started, first, second = (json.loads(line) for line in lines)
+    assert started["outcome"] == "started"
     assert first["outcome"] == "applied"
     assert first["orgId"] == org.org_id
     assert sorted(first["deployIds"]) == ["phase 1 deploy", "phase 1 validation", "phase 2 deploy"]
@@ -359,3 +360,62 @@ def test_saved_plan_survives_other_app_change(org, tmp_path):
     seed_apps(org, tmp_path / "other", {"Unrelated_App": EXAMPLE})
     result = apply(org, "--plan", str(plan_file), "--auto-approve")
     assert result.exit_code == 0, result.stderr
+
+
+def test_read_back_checks_removed_fields(org):
+    org.force_field("ExtlClntAppOauthConfigurablePolicies", "commaSeparatedProfile", "System Administrator")
+    result = apply(org, "--app", APP, "--auto-approve", "--no-color")
+    assert result.exit_code == 1
+    assert "commaSeparatedProfile is \"System Administrator\", expected (none)" in result.stderr
+
+
+def test_unwritable_audit_log_stops_before_deploy(org, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    result = apply(org, "--app", APP, "--auto-approve", "--audit-log", str(tmp_path / "not-a-folder" / "audit.jsonl"))
+    assert result.exit_code == 1
+    assert "cannot append to the audit log, so nothing was deployed" in result.stderr
+    assert deploys(org) == []
+
+
+def test_audit_failure_keeps_real_outcome(org, tmp_path, monkeypatch):
+    import migrate.apply_org as apply_org
+
+    real_open = Path.open
+    calls = {"count": 0}
+
+    def failing_open(self, *args, **kwargs):
+        if self.name == "sfeca-migrate-audit.jsonl":
+            calls["count"] += 1
+            if calls["count"] > 1:
+                raise OSError(28, "No space left on device")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(apply_org.Path, "open", failing_open)
+    result = apply(org, "--app", APP, "--auto-approve", "--no-color")
+    assert result.exit_code == 0, result.stderr
+    assert "Still to do by hand" in result.stdout
+    assert "the audit record was not written" in result.stderr
+
+
+def test_dropped_deploy_request_says_check_status(org):
+    org.inject_fault("deploy", "dropped_connection", after=1)
+    result = apply(org, "--app", APP, "--auto-approve")
+    assert result.exit_code == 1
+    assert "Deployment Status" in result.stderr
+
+
+def test_interrupt_after_phase_one_names_it(org, monkeypatch):
+    import migrate.apply_org as apply_org
+
+    real_read = apply_org.read_org_state
+
+    def interrupted_read(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply_org, "read_org_state", interrupted_read)
+    result = apply(org, "--app", APP, "--auto-approve")
+    monkeypatch.setattr(apply_org, "read_org_state", real_read)
+    assert result.exit_code == 130
+    assert "Interrupted after phase 1 deploy finished" in result.stderr
+    rerun = apply(org, "--app", APP, "--auto-approve")
+    assert rerun.exit_code == 0, rerun.stderr

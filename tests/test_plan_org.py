@@ -246,3 +246,27 @@ def test_target_org_unknown_alias(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "nosuch" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_missing_ca_bundle_one_line(fake_org, tmp_path, org_args, monkeypatch):
+    seed_connected_app(fake_org, tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing-ca.pem"))
+    result = run_cli("plan", *org_args, "--app", APP)
+    assert result.exit_code == 1
+    assert "REQUESTS_CA_BUNDLE" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_app_and_all_together_rejected(org_args):
+    result = run_cli("plan", *org_args, "--app", APP, "--all")
+    assert result.exit_code == 1
+    assert "not both" in result.stderr
+
+
+def test_org_create_leaves_policy_unnamed(fake_org, tmp_path, org_args):
+    seed_connected_app(fake_org, tmp_path)
+    document = plan_json(org_args, "--app", APP)
+    policy = next(c for c in document["apps"][0]["components"] if c["type"] == "ExtlClntAppOauthConfigurablePolicies")
+    assert policy["fullName"] is None
+    text = run_cli("plan", *org_args, "--app", APP, "--no-color").stdout
+    assert "named by Salesforce when it creates the ECA" in text

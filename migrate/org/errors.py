@@ -333,12 +333,25 @@ def translate(
 
 
 def _translators() -> tuple[Any, ...]:
-    return (_from_local, _from_simple_salesforce, _from_zeep, _from_requests, _from_lxml)
+    return (_from_local, _from_simple_salesforce, _from_zeep, _from_requests, _from_lxml, _from_ca_bundle)
 
 
 def _from_local(exc: BaseException, context: ErrorContext, call: str, job_id: str | None) -> OrgError | None:
     if isinstance(exc, ResponseFormatError):
         return UnexpectedResponse(context.org, call, context.scrub(str(exc)), job_id=job_id)
+    return None
+
+
+def _from_ca_bundle(exc: BaseException, context: ErrorContext, call: str, job_id: str | None) -> OrgError | None:
+    # requests raises a bare OSError when REQUESTS_CA_BUNDLE (or a verify path) names a missing file.
+    if isinstance(exc, OSError) and "CA certificate bundle" in str(exc):
+        return OrgUnreachable(
+            context.org,
+            call,
+            "the TLS certificate bundle named by REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) does not exist",
+            "Point REQUESTS_CA_BUNDLE at an existing PEM file, or unset it to use the system certificates.",
+            job_id=job_id,
+        )
     return None
 
 
