@@ -176,8 +176,8 @@ def apply_to_org(
         if saved is not None:
             if document["stateFingerprint"] != saved.get("stateFingerprint"):
                 raise PlanError(
-                    f"{plan_file}: the org changed since the plan was made (its connected apps or ECAs differ); "
-                    "review a new plan"
+                    f"{plan_file}: the org changed since the plan was made (its connected apps or ECAs differ, "
+                    "or this plan was already applied); review a new plan"
                 )
             if document["planHash"] != saved["planHash"]:
                 raise PlanError(f"{plan_file}: the plan no longer matches its inputs; review a new plan")

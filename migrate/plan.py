@@ -317,7 +317,7 @@ def plan_app(
         desired=desired_bundle,
         not_carried=proposal.not_carried,
         conflicts=tuple(conflicts),
-        manual_steps=manual_steps(source, proposal, profile, creating=existing is None or existing.get("ExtlClntAppGlobalOauthSettings") is None),
+        manual_steps=manual_steps(source, proposal, profile, existing=existing),
     )
 
 
@@ -370,10 +370,14 @@ def _field_changes(
     return changes
 
 
-def manual_steps(source: SourceApp, proposal: Proposal, profile: ProfileSpec | None, *, creating: bool) -> tuple[str, ...]:
+def manual_steps(
+    source: SourceApp, proposal: Proposal, profile: ProfileSpec | None, *, existing: EcaBundle | None
+) -> tuple[str, ...]:
     """Return what a person must do that metadata cannot, for one app."""
     app = source.app
     settings = proposal.settings
+    current_global = existing.get("ExtlClntAppGlobalOauthSettings") if existing is not None else None
+    creating = current_global is None
     steps: list[str] = []
 
     if creating and app.oauthConfig is not None:
@@ -399,7 +403,13 @@ def manual_steps(source: SourceApp, proposal: Proposal, profile: ProfileSpec | N
         )
 
     pkce = settings.get(("ExtlClntAppGlobalOauthSettings", "isPkceRequired"))
-    if pkce is not None and pkce.value is False:
+    if pkce is not None and pkce.value is False and current_global is not None and current_global.isPkceRequired:
+        steps.append(
+            "The org's ECA has PKCE on. If an earlier apply's read-back reported that it stayed on, the org locks "
+            "PKCE for ECAs and no deploy can turn it off: ask Salesforce support, because new authorizations "
+            "without a code challenge fail."
+        )
+    elif pkce is not None and pkce.value is False:
         steps.append(
             "Some orgs lock \"Require Proof Key for Code Exchange (PKCE)\" on for ECAs; after deploying, check that it "
             "is unticked, or new authorizations fail with a missing code challenge."

@@ -419,3 +419,10 @@ def test_interrupt_after_phase_one_names_it(org, monkeypatch):
     assert "Interrupted after phase 1 deploy finished" in result.stderr
     rerun = apply(org, "--app", APP, "--auto-approve")
     assert rerun.exit_code == 0, rerun.stderr
+
+
+def test_locked_pkce_explained_in_next_plan(org):
+    org.force_field("ExtlClntAppGlobalOauthSettings", "isPkceRequired", "true")
+    apply(org, "--app", APP, "--auto-approve")
+    result = run_cli("plan", *org_args(org)[:2], "--app", APP, "--no-color")
+    assert "the org locks PKCE for ECAs" in result.stdout
