@@ -28,7 +28,7 @@ from migrate.render import print_plan, show_value
 
 
 class ApplyInterrupted(KeyboardInterrupt):
-    """Ctrl-C during apply, with what the org holds at that moment and what to do."""
+    """Ctrl-C during apply, with the state the org is left in and the next step."""
 
     def __init__(self, interrupt: KeyboardInterrupt, record: ApplyRecord) -> None:
         self.deploy_id = getattr(interrupt, "deploy_id", None)
@@ -37,7 +37,7 @@ class ApplyInterrupted(KeyboardInterrupt):
         if detail:
             message = detail
         elif done:
-            message = f"Interrupted after {', '.join(done)} finished; the org holds those changes."
+            message = f"Interrupted after {', '.join(done)} finished; the org has those changes."
         else:
             message = "Interrupted before any deploy finished; nothing that was sent has completed as far as apply knows."
         super().__init__(f"{message} Run `sfeca-migrate plan` against the org to see what is left, then apply again.")

@@ -91,7 +91,7 @@ def write_backup(state: OrgState, apps: list[str], root: Path, api_version: str,
         attempt += 1
         target = root / f"{state.org_id or 'org'}-{stamp}-{attempt}"
     try:
-        # Private: the backup holds the org's consumer keys and configuration.
+        # Private: the backup contains the org's consumer keys and configuration.
         target.mkdir(parents=True, mode=0o700)
         for path, data in files.items():
             (target / path).parent.mkdir(parents=True, exist_ok=True)

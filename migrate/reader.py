@@ -187,7 +187,7 @@ def _zip_members(archive: Path) -> Iterator[MetadataFile]:
                     continue
                 where = f"{archive}!{info.filename}"
                 if info.filename in seen:
-                    raise InputError(where, "the zip holds two entries with this name")
+                    raise InputError(where, "the zip contains two entries with this name")
                 seen.add(info.filename)
                 if info.file_size > MAX_XML_BYTES:
                     raise InputError(where, f"entry is {info.file_size:,} bytes, larger than the {MAX_XML_BYTES:,}-byte limit for a metadata file")
