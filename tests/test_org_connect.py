@@ -184,3 +184,13 @@ def test_importing_org_package_skips_http_clients():
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
 
     assert completed.stdout.strip() == ""
+
+
+def test_instance_url_with_credentials_not_echoed():
+    from migrate.org import ConnectOptions, InvalidConnectOptions, connect
+
+    options = ConnectOptions(instance_url="https://admin:hunter2@127.0.0.1:9")
+    with pytest.raises(InvalidConnectOptions) as caught:
+        connect(options, environ={"SF_ACCESS_TOKEN": "x"})
+    assert "hunter2" not in str(caught.value)
+    assert "127.0.0.1:9" in str(caught.value)

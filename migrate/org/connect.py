@@ -333,11 +333,14 @@ def _check_api_version(api_version: str, label: str) -> None:
 
 def _check_instance_url(url: str, label: str) -> None:
     parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname or parts.path not in {"", "/"}:
+    extras = parts.query or parts.fragment or parts.username or parts.password
+    if parts.scheme != "https" or not parts.hostname or parts.path not in {"", "/"} or extras:
+        # A user:password part may be a real credential, so the message never repeats it.
+        shown = url if not (parts.username or parts.password) else url.replace(parts.netloc, "***@" + parts.netloc.rsplit("@", 1)[-1])
         raise InvalidConnectOptions(
             label,
             "connect",
-            f"the instance URL {url!r} is not an https:// URL with only a host",
+            f"the instance URL {shown!r} is not an https:// URL with only a host",
             "Pass the org's URL in the form https://MyDomain.my.salesforce.com.",
         )
 
