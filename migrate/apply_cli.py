@@ -147,10 +147,10 @@ def apply_to_org(
         inputs = saved.get("inputs") or []
         source = inputs[0] if inputs else None
         apps = [app["name"] for app in saved["apps"]] if source is None else []
-    elif source is None and not apps and not all_apps:
-        raise click.UsageError("name what to apply: a connected-app SOURCE, --app NAME (repeatable) or --all")
-    elif source is not None and (apps or all_apps):
-        raise click.UsageError("give either SOURCE or --app/--all, not both")
+    else:
+        from migrate.cli import check_org_targets
+
+        check_org_targets(source, apps, all_apps)
 
     resolved = workflow.resolve_profile(profile)
     if saved is not None and resolved.reference != saved.get("profile"):

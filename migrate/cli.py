@@ -107,6 +107,16 @@ def _finite(value: float) -> float:
     return value
 
 
+def check_org_targets(source: str | None, apps: Any, all_apps: bool) -> None:
+    """Require exactly one of SOURCE, --app NAME... and --all when working against an org."""
+    if source is not None and (apps or all_apps):
+        raise click.UsageError("give either SOURCE or --app/--all, not both")
+    if apps and all_apps:
+        raise click.UsageError("give either --app NAME or --all, not both")
+    if source is None and not apps and not all_apps:
+        raise click.UsageError("name the connected apps with SOURCE, --app NAME (repeatable) or --all")
+
+
 def _explicit(name: str) -> bool:
     """Return whether the user gave option `name` on the command line (not its default)."""
     from click.core import ParameterSource
@@ -218,12 +228,7 @@ def _plan(source: str | None, resolved: Any, version: str, org: dict[str, Any]) 
         if source is None:
             raise click.UsageError("give a connected-app SOURCE (a file, a folder or a .zip), or an org with --app or --all")
         return workflow.plan_files(source, resolved, version), workflow.input_paths([source])
-    if source is not None and (apps or all_apps):
-        raise click.UsageError("give either SOURCE or --app/--all, not both")
-    if apps and all_apps:
-        raise click.UsageError("give either --app NAME or --all, not both")
-    if source is None and not apps and not all_apps:
-        raise click.UsageError("name the connected apps to plan with --app NAME (repeatable) or --all")
+    check_org_targets(source, apps, all_apps)
     from migrate.org import connect
 
     with connect(_connect_options(org, version)) as session:
