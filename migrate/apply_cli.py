@@ -141,8 +141,7 @@ def apply_to_org(
         _reject_explicit("--plan FILE fixes the profile and API version", "profile", "api_version")
         if not saved.get("orgId"):
             raise PlanError(f"{plan_file}: the plan was made from files, not against an org; make it again with --target-org")
-        reference = saved.get("profile")
-        profile = "none" if reference is None else reference.get("file") or reference["name"]
+        resolved = workflow.resolve_saved_profile(saved, plan_file)
         api_version = saved["apiVersion"]
         inputs = saved.get("inputs") or []
         source = inputs[0] if inputs else None
@@ -151,10 +150,8 @@ def apply_to_org(
         from migrate.cli import check_org_targets
 
         check_org_targets(source, apps, all_apps)
+        resolved = workflow.resolve_profile(profile)
 
-    resolved = workflow.resolve_profile(profile)
-    if saved is not None and resolved.reference != saved.get("profile"):
-        raise PlanError(f"{plan_file}: profile {profile!r} changed since the plan was made; make the plan again")
     version = workflow.check_api_version(api_version)
     options = dataclasses.replace(connect_options(version), poll_interval=poll_interval, max_poll_interval=max(poll_interval, 30.0))
     progress_console = Console(stderr=True, highlight=False, no_color=console.no_color, markup=False)
@@ -200,7 +197,7 @@ def apply_to_org(
             if append_audit(audit_path, audit_entry(plan, document["planHash"], session, record, now)):
                 raise OutputError(f"{audit_path}: cannot append to the audit log, so nothing was deployed; fix it or pass --audit-log")
 
-        conflicts = [f"{app.app}: {item.component}.{item.field}" for app in plan.apps for item in app.conflicts]
+        conflicts = plan.conflict_names
         if conflicts:
             audit("refused: conflicts")
             raise PlanError(f"not deploying: the plan has conflicts the tool cannot fix ({'; '.join(conflicts)})")

@@ -288,8 +288,8 @@ def apply(
 ) -> int:
     """Write the ECA that SOURCE needs as files (--output-dir), or deploy it to an org.
 
-    With an org, apply plans again against the org's current state, prints the plan,
-    asks for confirmation, backs up, deploys in two phases and reads everything back.
+    With an org, apply plans again against the org's current state and prints the plan.
+    After confirmation it backs up, deploys in two phases and reads everything back.
     """
     if _org_requested(org):
         if output_dir is not None:
@@ -353,7 +353,7 @@ def _apply_to_folder(
 
     console = _console(no_color)
     print_plan(result, console)
-    conflicts = [f"{app.app}: {item.component}.{item.field}" for app in result.apps for item in app.conflicts]
+    conflicts = result.conflict_names
     if conflicts:
         raise PlanError(
             f"not writing files: the plan has {len(conflicts)} conflict(s) the tool cannot fix ({'; '.join(conflicts)}); "
@@ -377,14 +377,7 @@ def _replan_saved(saved: dict[str, Any], plan_file: str) -> tuple[Any, dict[str,
             f"{plan_file}: the plan was made against {saved.get('target')}; apply it to that org "
             "with the same --target-org or --instance-url instead of --output-dir"
         )
-    reference = saved.get("profile")
-    if reference is None:
-        choice = "none"
-    else:
-        choice = reference.get("file") or reference.get("name")
-    resolved = workflow.resolve_profile(choice)
-    if resolved.reference != reference:
-        raise PlanError(f"{plan_file}: profile {choice!r} changed since the plan was made; make the plan again")
+    resolved = workflow.resolve_saved_profile(saved, plan_file)
     inputs = saved.get("inputs") or []
     if len(inputs) != 1:
         raise PlanError(f"{plan_file}: the plan names {len(inputs)} inputs; expected one")

@@ -112,8 +112,8 @@ def plan_hash(document: dict[str, Any]) -> str:
 def dumps(document: dict[str, Any]) -> str:
     """Return the document as JSON: top-level keys one per line, each app on one line.
 
-    Python's fast C encoder runs only without indentation, so apps are written compact;
-    that keeps a 1,000-app plan well under a second to encode and diffs app by app.
+    Python's fast C encoder runs only without indentation, so apps are written compact.
+    That keeps a 1,000-app plan well under a second to encode, and diffs read app by app.
     """
     lines = ["{"]
     keys = list(document)

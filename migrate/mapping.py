@@ -80,6 +80,7 @@ def _translate(
     kind = rule.translate
     if kind == "copy":
         return [(target, value) for target in rule.targets]
+
     if kind == "enum":
         # Salesforce writes these enums in one case; a hand-edited file may not.
         values = {key.lower(): translated for key, translated in rule.values.items()}
@@ -88,9 +89,11 @@ def _translate(
             dropped.append(NotCarried(rule.source, value, f"{value!r} is not a known value of {rule.source}"))
             return []
         return [(target, values[key]) for target in rule.targets]
+
     if kind == "join":
         names = [item.strip() for item in value if item and item.strip()]
         return [(target, ",".join(names)) for target in rule.targets] if names else []
+
     if kind == "scopes":
         tokens: list[str] = []
         for token in value:
@@ -100,8 +103,10 @@ def _translate(
             elif token not in tokens:
                 tokens.append(token)
         return [(target, ",".join(tokens)) for target in rule.targets] if tokens else []
+
     if kind == "refresh_token_policy":
         return _translate_refresh_token_policy(rule, value, dropped)
+
     # kind == "items": rename the sub-fields of each list item into the ECA struct.
     target = rule.targets[0]
     struct = eca_field_kind(target)

@@ -103,6 +103,11 @@ class Plan:
     def has_changes(self) -> bool:
         return any(app.has_changes for app in self.apps)
 
+    @property
+    def conflict_names(self) -> list[str]:
+        """Return each conflict as "app: Component.field", for refusing to apply the plan."""
+        return [f"{app.app}: {item.component}.{item.field}" for app in self.apps for item in app.conflicts]
+
 
 # --- Proposal: mapping plus profile ------------------------------------------------------
 

@@ -45,6 +45,16 @@ def resolve_profile(choice: str) -> ResolvedProfile:
     return ResolvedProfile(spec, reference)
 
 
+def resolve_saved_profile(saved: dict[str, Any], plan_file: str) -> ResolvedProfile:
+    """Resolve the profile a saved plan names, and raise PlanError if it changed since the plan was made."""
+    reference = saved.get("profile")
+    choice = "none" if reference is None else reference.get("file") or reference["name"]
+    resolved = resolve_profile(choice)
+    if resolved.reference != reference:
+        raise PlanError(f"{plan_file}: profile {choice!r} changed since the plan was made; make the plan again")
+    return resolved
+
+
 def check_api_version(value: str) -> str:
     """Return an API version such as "64.0", or raise ConfigError for anything else."""
     match = re.fullmatch(r"(\d{2,3})(?:\.0)?", value.strip())

@@ -166,7 +166,8 @@ def test_existing_eca_two_drifts():
     bundle = compliant_bundle()
     glb = dataclasses.replace(bundle.get("ExtlClntAppGlobalOauthSettings"), isPkceRequired=True)
     policies = dataclasses.replace(bundle.get("ExtlClntAppOauthConfigurablePolicies"), ipRelaxationPolicyType="Enforce")
-    drifted = EcaBundle(bundle.app, tuple(glb if c.fullName == glb.fullName else policies if c.fullName == policies.fullName else c for c in bundle.components))
+    replacements = {glb.fullName: glb, policies.fullName: policies}
+    drifted = EcaBundle(bundle.app, tuple(replacements.get(c.fullName, c) for c in bundle.components))
     (source,) = read_connected_apps(EXAMPLE)
     plan = plan_app(source, VONAGE, "64.0", existing=drifted)
     changed = [(c.type_name, r.field, r.current, r.new) for c in plan.components for r in c.changes]
